@@ -1,0 +1,52 @@
+"""The ``DRIMbox`` section of Orthanc's configuration, typed and validated at start-up.
+
+Each concern owns its own settings class (``drimbox.<package>.settings``); this module composes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from drimbox.config.fields import SettingsError, read_section
+from drimbox.config.sections import (
+    Hl7Settings,
+    IdentitySettings,
+    OperatorSettings,
+    PublicationSettings,
+)
+from drimbox.dmp.settings import DmpSettings
+from drimbox.psc.settings import PscSettings
+from drimbox.trust.settings import PeerAccessSettings, WhitelistSettings
+from drimbox.web.settings import ViewerSettings
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    identity: IdentitySettings = field(default_factory=IdentitySettings, metadata={"section": IdentitySettings})
+    store: str = ""  # sqlite:///abs/path.db or postgresql://...; empty = <data dir>/drimbox.db
+    data_dir: str = ""
+    orthanc_url: str = "http://127.0.0.1:8042"  # loopback REST base used by worker threads
+    hl7: Hl7Settings = field(default_factory=Hl7Settings, metadata={"section": Hl7Settings})
+    publication: PublicationSettings = field(default_factory=PublicationSettings, metadata={"section": PublicationSettings})
+    dmp: DmpSettings = field(default_factory=DmpSettings, metadata={"section": DmpSettings})
+    psc: PscSettings = field(default_factory=PscSettings, metadata={"section": PscSettings})
+    whitelist: WhitelistSettings = field(default_factory=WhitelistSettings, metadata={"section": WhitelistSettings})
+    peer_access: PeerAccessSettings = field(default_factory=PeerAccessSettings, metadata={"section": PeerAccessSettings})
+    viewer: ViewerSettings = field(default_factory=ViewerSettings, metadata={"section": ViewerSettings})
+    operator: OperatorSettings = field(default_factory=OperatorSettings, metadata={"section": OperatorSettings})
+
+    @property
+    def store_url(self) -> str:
+        if self.store:
+            return self.store
+        if not self.data_dir:
+            raise SettingsError("DRIMbox.Store or DRIMbox.DataDir must be set")
+        return f"sqlite:///{self.data_dir.rstrip('/')}/drimbox.db"
+
+
+def load_settings(orthanc_configuration: dict[str, Any]) -> Settings:
+    """Read the ``DRIMbox`` section of the merged Orthanc configuration."""
+    return read_section(Settings, orthanc_configuration.get("DRIMbox") or {}, "DRIMbox")

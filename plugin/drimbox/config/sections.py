@@ -1,0 +1,64 @@
+"""Settings that belong to the box as a whole rather than to one package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drimbox.config.fields import SettingsError
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Who this box is on the DRIM-M network."""
+
+    # Root of every UID this box creates (KOS SOP/series, SubmissionSet uniqueId/sourceId).
+    # The default is a demo root; a real site sets its own registered OID.
+    oid_root: str = "1.2.826.0.1.3680043.8.498.77"
+    # Public base URL of the `db` host (peers retrieve images from here).
+    public_db_url: str = "https://localhost:8443"
+    # Path of the WADO-RS base on the `db` host; KOS Retrieve URLs are public_db_url + this.
+    wado_rs_path: str = "/wado-rs"
+    # Public base URL of the `vi` host (viewer, consumer pages, PSC callback).
+    public_viewer_url: str = "https://localhost:8444"
+    institution_name: str = "DRIMbox demo"
+
+    def validate(self, path: str) -> None:
+        root = self.oid_root
+        if not root or any(not part.isdigit() for part in root.split(".")) or len(root) > 40:
+            raise SettingsError(f"{path}.OidRoot must be a dotted numeric OID of at most 40 characters, got {root!r}")
+        for key, url in (("PublicDbUrl", self.public_db_url), ("PublicViewerUrl", self.public_viewer_url)):
+            if not url.startswith(("https://", "http://")):
+                raise SettingsError(f"{path}.{key} must be an absolute http(s) URL, got {url!r}")
+        if not self.wado_rs_path.startswith("/"):
+            raise SettingsError(f"{path}.WadoRsPath must start with '/', got {self.wado_rs_path!r}")
+
+    @property
+    def wado_rs_base(self) -> str:
+        return self.public_db_url.rstrip("/") + self.wado_rs_path.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Hl7Settings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2575
+    # Largest message accepted over MLLP (a CDA with its PDF is typically 100 kB - 5 MB).
+    max_message_bytes: int = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PublicationSettings:
+    # How long a report may wait for its images before the operator is told they never came.
+    report_wait_for_study_seconds: int = 24 * 3600
+    # Answer AE instead of AA(+warning) when a report names a study not (yet) in the PACS.
+    reject_reports_for_unknown_studies: bool = False
+    worker_threads: int = 2
+    # Poll period of the /changes cursor (the stable-study event alone is not durable).
+    changes_poll_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    # Users allowed on the operator entry (Orthanc Explorer, /drimbox REST): an htpasswd-style file
+    # with `user:{SSHA}...` or `user:$6$...` lines. Empty = generated at first start in the data dir.
+    users_file: str = ""

@@ -1,0 +1,32 @@
+"""Settings of the DMP (XDS.b) client. Owned by the dmp package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DmpSettings:
+    enabled: bool = True
+    # Base URL: <base>/registry, <base>/repository, <base>/patients, <base>/habilitations.
+    base_url: str = "https://localhost:8445/dmp"
+    client_cert: str = ""  # PEM or PKCS#12 file (organisation AUTH_CLI certificate)
+    client_key: str = ""  # PEM key file (empty when client_cert is PKCS#12 or holds the key)
+    client_key_password_file: str = ""
+    ca_bundle: str = ""  # CA bundle verifying the DMP's server certificate
+    signing_cert: str = ""  # structure signing certificate (VIHF, XAdES)
+    signing_key: str = ""
+    signing_key_password_file: str = ""
+    timeout_seconds: float = 30.0
+    # Structure and software identity (VIHF attributes, XDS author).
+    lps_id: str = "DRIMBOX-ORTHANC"
+    lps_name: str = "DRIMbox for Orthanc"
+    lps_version: str = "0.1.0"
+    lps_homologation_id: str = ""
+    content_type_code: str = "04"  # SubmissionSet contentTypeCode (value set 1.2.250.1.213.2.2)
+    content_type_system: str = "1.2.250.1.213.2.2"
+    event_code_modality_system: str = "1.2.250.1.213.1.1.5.618"
+    event_code_region_system: str = "1.2.250.1.213.1.1.5.695"
+    author_is_device: bool = True  # author = the DRIMbox as a device + structure; false = the report's author
+    retry_initial_seconds: float = 5.0
+    retry_max_seconds: float = 3600.0
