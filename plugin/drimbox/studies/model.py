@@ -10,6 +10,9 @@ class InstanceRef:
     sop_class_uid: str
     sop_instance_uid: str
     instance_number: int | None = None
+    # For Key Object Selection instances: "manifest", "key_images", "rejection" (see drimbox.kos.classify);
+    # "" when unknown or not a KO. The KOS builder leaves manifests and rejection notes out.
+    kind: str = ""
 
 
 @dataclass(frozen=True)
