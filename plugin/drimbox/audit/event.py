@@ -44,7 +44,7 @@ class AuditEvent:
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict of str/int/None values; ``when`` as ISO 8601 UTC with milliseconds."""
-        row = dataclasses.asdict(self)
+        row = {name: getattr(self, name) for name in _FIELD_NAMES}
         row["when"] = self.when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
         return row
 
@@ -68,3 +68,6 @@ class AuditEvent:
             if values.get(name) is None and name in values:
                 values[name] = ""
         return cls(**values)
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(AuditEvent))

@@ -1,0 +1,326 @@
+"""The one access decision for peers' WADO-RS requests on the ``db`` host (spec-facts section 7).
+
+nginx asks (``auth_request``) before forwarding a peer's request to Orthanc's DICOMweb; the adapter turns
+the subrequest into a :class:`PeerRequest`, calls :func:`decide_peer_request` and answers with the
+:class:`Decision`. Image bytes never pass through Python: on allow, nginx forwards to Orthanc with
+``Decision.orthanc_accept`` as the only Accept header.
+
+Deny by default. Checks, in this order (first failure answers):
+  405 not GET (``Allow: GET``);
+  404 not a WADO-RS retrieve resource (QIDO, rendered, thumbnail, bulkdata, health check...);
+  400 malformed UID or frame list in the path; missing/duplicated/non-Bearer Authorization; missing or
+      malformed KOS-SOPInstanceUID; an Accept that offers nothing this resource can be sent as;
+  403 client certificate not verified or its DN not an operator DN of the whitelist (when required) -
+      before introspection, so unknown callers cannot make us call PSC;
+  401 token unknown to PSC, inactive or expired (``WWW-Authenticate: Bearer error="invalid_token"``);
+  404 KOS unknown, withdrawn, for another study, or not covering the requested series/instance;
+  410 an instance the KOS referenced but that was since rejected (IOCM): it existed and is gone for good;
+  400 no transfer syntax both acceptable and producible;
+  503 a fact could not be obtained (PSC or the store failing): never allow on error.
+Every Decision carries HSTS and an audit row (``drimbox.audit.AuditEvent.to_row()``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Mapping, Protocol, Sequence
+
+from drimbox.audit.event import ENTRY_WADO_RS, AuditEvent
+from drimbox.trust.accept import (
+    ORTHANC_LOSSLESS_TRANSCODABLE,
+    AcceptedType,
+    accepts_metadata,
+    choose_transfer_syntax,
+    orthanc_accept_header,
+    parse_accept,
+)
+
+KOS_HEADER = "kos-sopinstanceuid"
+DICOM_JSON_ACCEPT = "application/dicom+json"
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+_FRAMES = re.compile(r"^[1-9][0-9]*(,[1-9][0-9]*)*$")
+
+
+@dataclass(frozen=True)
+class PeerRequest:
+    """A peer's request as nginx saw it.
+
+    ``path`` is what follows the WADO-RS base (``studies/{s}/series/{se}...``); a query string is ignored.
+    ``headers`` has lower-case names; a value may be a list when the header was repeated (Accept).
+    ``client_verify`` is nginx's ``$ssl_client_verify`` (``SUCCESS``, ``NONE``, ``FAILED:...``).
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str | Sequence[str]]
+    client_dn: str = ""
+    client_verify: str = "NONE"
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What introspection says about a PSC access token. ``exp`` is epoch seconds (0 = unknown)."""
+
+    active: bool
+    id_nat: str = ""
+    exp: float = 0.0
+    structure_id: str = ""
+    client_id: str = ""
+
+    @classmethod
+    def from_introspection(cls, answer, structure_id: str = "") -> "TokenInfo":
+        """From a ``drimbox.psc.model.Introspection`` (idNat = SubjectNameID, else sub)."""
+        return cls(
+            active=bool(answer.active),
+            id_nat=answer.subject_name_id or answer.sub,
+            exp=float(answer.exp or 0),
+            structure_id=structure_id,
+            client_id=answer.client_id,
+        )
+
+
+@dataclass(frozen=True)
+class PublishedManifest:
+    """A KOS this box published: what it covers and whether it still stands."""
+
+    kos_uid: str
+    study_uid: str
+    series: Mapping[str, Mapping[str, str]]  # series UID -> {SOP instance UID: SOP class UID}
+    withdrawn: bool = False
+    rejected_instances: frozenset[str] = frozenset()
+
+
+class PeerFacts(Protocol):
+    """What the decision needs from the outside world; the Orthanc adapter implements it (cached)."""
+
+    require_client_certificate: bool
+
+    def introspect(self, token: str) -> TokenInfo | None: ...
+
+    def manifest(self, kos_uid: str) -> PublishedManifest | None: ...
+
+    def stored_transfer_syntax(self, study: str, series: str, instance: str | None) -> str: ...
+
+    def is_whitelisted_operator_dn(self, dn: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A parsed WADO-RS retrieve path."""
+
+    level: str  # study | series | instance | frames
+    study: str
+    series: str = ""
+    instance: str = ""
+    frames: str = ""
+    metadata: bool = False
+
+    @property
+    def action(self) -> str:
+        return f"retrieve-{self.level}" + ("-metadata" if self.metadata else "")
+
+
+@dataclass(frozen=True)
+class Decision:
+    allow: bool
+    status: int
+    reason: str
+    transfer_syntax: str | None = None
+    orthanc_accept: str | None = None
+    audit: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)
+
+    def json_body(self) -> str:
+        """The JSON error body of a denial (also fine for an allow, unused then)."""
+        return json.dumps({"status": self.status, "error": self.reason})
+
+
+class _Deny(Exception):
+    def __init__(self, status: int, reason: str, headers: dict | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or {}
+
+
+def decide_peer_request(
+    req: PeerRequest, facts: PeerFacts, *, hsts_max_age: int = 31536000, now: float | None = None
+) -> Decision:
+    """Decide one peer WADO-RS request. Pure apart from the calls on ``facts``; never raises."""
+    now = time.time() if now is None else now
+    context: dict[str, str] = {}
+    resource: Resource | None = None
+    try:
+        resource = _check(req, facts, now, context)
+        outcome = context.pop("_transfer_syntax", None), context.pop("_orthanc_accept")
+        status, reason, extra = 200, "allowed", {}
+    except _Deny as deny:
+        outcome = (None, None)
+        status, reason, extra = deny.status, deny.reason, deny.headers
+    except Exception as error:  # a failing fact (PSC down, store error): deny, say so, never allow
+        outcome = (None, None)
+        status, reason, extra = 503, f"access check unavailable: {type(error).__name__}: {error}", {"Retry-After": "30"}
+    headers = {"Strict-Transport-Security": f"max-age={hsts_max_age}"}
+    headers.update(extra)
+    if status != 200:
+        headers["Content-Type"] = "application/json"
+    event = AuditEvent(
+        when=datetime.fromtimestamp(now, timezone.utc),
+        entry_point=ENTRY_WADO_RS,
+        action=resource.action if resource else f"{req.method.lower()} {_strip_query(req.path)}"[:200],
+        outcome_status=status,
+        reason=reason,
+        caller_dn=req.client_dn,
+        professional_id=context.get("id_nat", ""),
+        structure_id=context.get("structure_id", ""),
+        kos_uid=context.get("kos_uid", ""),
+        study_uid=resource.study if resource else "",
+        series_uid=resource.series if resource else "",
+        instance_uid=resource.instance if resource else "",
+        request_id=req.request_id,
+    )
+    return Decision(
+        allow=status == 200,
+        status=status,
+        reason=reason,
+        transfer_syntax=outcome[0],
+        orthanc_accept=outcome[1],
+        audit=event.to_row(),
+        headers=headers,
+    )
+
+
+def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Resource:
+    if req.method.upper() != "GET":
+        raise _Deny(405, f"method {req.method} not allowed: only GET", {"Allow": "GET"})
+    resource = parse_resource(req.path)
+    token = _bearer_token(req.headers)
+    kos_uid = _single_header(req.headers, KOS_HEADER)
+    if not kos_uid:
+        raise _Deny(400, "missing KOS-SOPInstanceUID header")
+    if not _is_uid(kos_uid):
+        raise _Deny(400, "malformed KOS-SOPInstanceUID header")
+    context["kos_uid"] = kos_uid
+    accepted = parse_accept(_header_values(req.headers, "accept"))
+    if resource.metadata and not accepts_metadata(accepted):
+        raise _Deny(400, "Accept offers no application/dicom+json for metadata")
+    if not resource.metadata and accepted and not _offers_any_syntax(accepted, resource):
+        raise _Deny(400, "Accept offers no usable media type for this resource")
+
+    if facts.require_client_certificate:
+        if req.client_verify != "SUCCESS" or not req.client_dn:
+            raise _Deny(403, "a verified client certificate is required")
+        if not facts.is_whitelisted_operator_dn(req.client_dn):
+            raise _Deny(403, "client certificate DN is not an operator of the whitelist")
+
+    info = facts.introspect(token)
+    invalid = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if info is None or not info.active:
+        raise _Deny(401, "access token is not active", invalid)
+    if info.exp and now >= info.exp:
+        raise _Deny(401, "access token expired", invalid)
+    context["id_nat"] = info.id_nat
+    context["structure_id"] = info.structure_id
+
+    manifest = facts.manifest(kos_uid)
+    if manifest is None:
+        raise _Deny(404, "unknown KOS")
+    if manifest.withdrawn:
+        raise _Deny(404, "KOS withdrawn")
+    if manifest.study_uid != resource.study:
+        raise _Deny(404, "study not covered by this KOS")
+    if resource.series:
+        instances = manifest.series.get(resource.series)
+        if instances is None:
+            raise _Deny(404, "series not covered by this KOS")
+        if resource.instance:
+            if resource.instance in manifest.rejected_instances:
+                raise _Deny(410, "instance rejected since publication")
+            if resource.instance not in instances:
+                raise _Deny(404, "instance not covered by this KOS")
+
+    if resource.metadata:
+        context["_orthanc_accept"] = DICOM_JSON_ACCEPT
+        return resource
+    frames = resource.level == "frames"
+    stored = facts.stored_transfer_syntax(resource.study, resource.series, resource.instance or None)
+    chosen = choose_transfer_syntax(accepted, stored, transcodable=ORTHANC_LOSSLESS_TRANSCODABLE, frames=frames)
+    if chosen is None:
+        raise _Deny(400, f"no acceptable transfer syntax can be produced from {stored}")
+    context["_transfer_syntax"] = chosen
+    context["_orthanc_accept"] = orthanc_accept_header(chosen, stored, frames=frames)
+    return resource
+
+
+def parse_resource(path: str) -> Resource:
+    """Parse ``studies/{s}[/series/{se}[/instances/{i}[/frames/{f}]]][/metadata]``; raise _Deny otherwise."""
+    parts = [p for p in _strip_query(path).strip("/").split("/")]
+    metadata = len(parts) > 1 and parts[-1] == "metadata"
+    if metadata:
+        parts = parts[:-1]
+    keys = parts[0::2]
+    values = parts[1::2]
+    shapes = (["studies"], ["studies", "series"], ["studies", "series", "instances"],
+              ["studies", "series", "instances", "frames"])
+    if keys not in shapes or len(values) != len(keys) or (metadata and keys[-1] == "frames"):
+        raise _Deny(404, "not a WADO-RS retrieve resource of this box")
+    uids = values[:3]
+    if not all(_is_uid(uid) for uid in uids):
+        raise _Deny(400, "malformed UID in path")
+    if keys[-1] == "frames" and not _FRAMES.match(values[3]):
+        raise _Deny(400, "malformed frame list in path")
+    level = {1: "study", 2: "series", 3: "instance", 4: "frames"}[len(keys)]
+    padded = values + [""] * (4 - len(values))
+    return Resource(level, padded[0], padded[1], padded[2], padded[3], metadata)
+
+
+def _offers_any_syntax(accepted: list[AcceptedType], resource: Resource) -> bool:
+    # A cheap early 400 before any fact lookup: some item of q > 0 must be about DICOM parts (or frames).
+    wanted = {"application/dicom", "*/*", "application/*"}
+    if resource.level == "frames":
+        wanted = {"application/octet-stream", "*/*", "application/*", "image/jls", "image/jpeg", "image/jp2",
+                  "image/dicom-rle", "image/x-dicom-rle"}
+    return any(item.q > 0 and item.media_type in wanted for item in accepted)
+
+
+def _bearer_token(headers: Mapping[str, str | Sequence[str]]) -> str:
+    invalid_request = {"WWW-Authenticate": 'Bearer error="invalid_request"'}
+    values = _header_values(headers, "authorization")
+    if not values:
+        raise _Deny(400, "missing Authorization header", invalid_request)
+    if len(values) > 1:
+        raise _Deny(400, "several Authorization headers", invalid_request)
+    scheme, _, token = values[0].strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _Deny(400, "Authorization must be 'Bearer <PSC access token>'", invalid_request)
+    return token
+
+
+def _header_values(headers: Mapping[str, str | Sequence[str]], name: str) -> list[str]:
+    value = headers.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _single_header(headers: Mapping[str, str | Sequence[str]], name: str) -> str:
+    values = [v.strip() for v in _header_values(headers, name) if v.strip()]
+    if len(set(values)) > 1:
+        raise _Deny(400, f"several different {name} headers")
+    return values[0] if values else ""
+
+
+def _is_uid(text: str) -> bool:
+    return len(text) <= 64 and bool(_UID.match(text))
+
+
+def _strip_query(path: str) -> str:
+    return path.split("?", 1)[0]

@@ -1,0 +1,198 @@
+"""The peer access decision: every status the specification names, in the right order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from drimbox.audit import AuditEvent
+from drimbox.trust.accept import EXPLICIT_VR_LE, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS
+from drimbox.trust.policy import (
+    PeerRequest,
+    PublishedManifest,
+    TokenInfo,
+    decide_peer_request,
+    parse_resource,
+)
+
+NOW = 1_700_000_000.0
+STUDY, SERIES, OTHER_SERIES = "1.2.250.1.1", "1.2.250.1.1.1", "1.2.250.1.1.2"
+SOP_A, SOP_B, SOP_REJECTED = "1.2.250.1.1.1.1", "1.2.250.1.1.1.2", "1.2.250.1.1.1.3"
+KOS, WITHDRAWN_KOS, OTHER_STUDY_KOS = "1.2.250.9.1", "1.2.250.9.2", "1.2.250.9.3"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+PEER_DN = "CN=db.peer.example,OU=0002 123456789,O=Peer,C=FR"
+VALIDATOR_ACCEPT = "".join(
+    f'multipart/related; type="application/dicom";transfer-syntax={ts};q={q};boundary=**,'
+    for ts, q in [(JPEG_LOSSLESS_SV1, "1"), (JPEG_LS_LOSSLESS, "0.8"), (EXPLICIT_VR_LE, "0.1")]
+)
+
+
+@dataclass
+class InMemoryFacts:
+    """A plain in-memory PeerFacts; counts introspections to check they are not made needlessly."""
+
+    require_client_certificate: bool = False
+    tokens: dict = field(default_factory=lambda: {
+        "good": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600, structure_id="1750000001"),
+        "inactive": TokenInfo(active=False),
+        "expired": TokenInfo(active=True, id_nat="810001234567", exp=NOW - 1),
+    })
+    stored_ts: str = JPEG_LS_LOSSLESS
+    fail_introspection: bool = False
+    introspections: int = 0
+
+    def introspect(self, token):
+        self.introspections += 1
+        if self.fail_introspection:
+            raise ConnectionError("PSC unreachable")
+        return self.tokens.get(token)
+
+    def manifest(self, kos_uid):
+        series = {SERIES: {SOP_A: CT, SOP_B: CT, SOP_REJECTED: CT}}
+        return {
+            KOS: PublishedManifest(KOS, STUDY, series, rejected_instances=frozenset({SOP_REJECTED})),
+            WITHDRAWN_KOS: PublishedManifest(WITHDRAWN_KOS, STUDY, series, withdrawn=True),
+            OTHER_STUDY_KOS: PublishedManifest(OTHER_STUDY_KOS, "1.2.3", {}),
+        }.get(kos_uid)
+
+    def stored_transfer_syntax(self, study, series, instance):
+        return self.stored_ts
+
+    def is_whitelisted_operator_dn(self, dn):
+        return dn == PEER_DN
+
+
+def request(path=f"studies/{STUDY}/series/{SERIES}", *, method="GET", token="good", kos=KOS,
+            accept=VALIDATOR_ACCEPT, dn=PEER_DN, verify="SUCCESS", **extra_headers):
+    headers = {k.replace("_", "-"): v for k, v in extra_headers.items()}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    if kos is not None:
+        headers["kos-sopinstanceuid"] = kos
+    if accept is not None:
+        headers["accept"] = accept
+    return PeerRequest(method=method, path=path, headers=headers, client_dn=dn, client_verify=verify,
+                       request_id="r1")
+
+
+def decide(req, facts=None):
+    return decide_peer_request(req, facts or InMemoryFacts(), now=NOW)
+
+
+def test_allowed_series_sends_stored_jpeg_ls_untouched():
+    decision = decide(request())
+    assert (decision.allow, decision.status, decision.reason) == (True, 200, "allowed")
+    assert decision.transfer_syntax == JPEG_LS_LOSSLESS
+    assert decision.orthanc_accept == 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    assert decision.headers["Strict-Transport-Security"] == "max-age=31536000"
+    event = AuditEvent.from_row(decision.audit)
+    assert (event.outcome_status, event.action, event.professional_id, event.structure_id) == (
+        200, "retrieve-series", "810001234567", "1750000001")
+    assert (event.kos_uid, event.study_uid, event.series_uid, event.caller_dn, event.request_id) == (
+        KOS, STUDY, SERIES, PEER_DN, "r1")
+
+
+def test_transcodes_when_stored_syntax_refused():
+    accept = f'multipart/related; type="application/dicom"; transfer-syntax={JPEG_LOSSLESS_SV1}'
+    decision = decide(request(accept=accept))
+    assert decision.allow and decision.transfer_syntax == JPEG_LOSSLESS_SV1
+    assert decision.orthanc_accept.endswith(f"transfer-syntax={JPEG_LOSSLESS_SV1}")
+
+
+def test_repeated_accept_headers_and_missing_accept():
+    accept = [f"transfer-syntax={JPEG_LOSSLESS_SV1};q=1", f"transfer-syntax={JPEG_LS_LOSSLESS};q=0.5"]
+    assert decide(request(accept=accept)).transfer_syntax == JPEG_LS_LOSSLESS
+    assert decide(request(accept=None)).transfer_syntax == JPEG_LS_LOSSLESS
+
+
+@pytest.mark.parametrize("path, level", [
+    (f"studies/{STUDY}", "retrieve-study"),
+    (f"/studies/{STUDY}/metadata", "retrieve-study-metadata"),
+    (f"studies/{STUDY}/series/{SERIES}/metadata", "retrieve-series-metadata"),
+    (f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}", "retrieve-instance"),
+    (f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/metadata", "retrieve-instance-metadata"),
+    (f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1,2", "retrieve-frames"),
+])
+def test_every_retrieve_level_allowed(path, level):
+    accept = "*/*"
+    decision = decide(request(path, accept=accept))
+    assert decision.allow, decision.reason
+    assert decision.audit["action"] == level
+    if "metadata" in path:
+        assert decision.orthanc_accept == "application/dicom+json" and decision.transfer_syntax is None
+    if "frames" in path:
+        assert decision.orthanc_accept == 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+
+
+@pytest.mark.parametrize("req, status, reason", [
+    (request(method="POST"), 405, "only GET"),
+    (request("studies"), 404, "not a WADO-RS retrieve"),
+    (request(f"studies?PatientID=1"), 404, "not a WADO-RS retrieve"),
+    (request(f"studies/{STUDY}/series"), 404, "not a WADO-RS retrieve"),
+    (request(f"studies/{STUDY}/rendered"), 404, "not a WADO-RS retrieve"),
+    (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1/metadata"), 404, "not a WADO-RS"),
+    (request(""), 404, "not a WADO-RS retrieve"),
+    (request("studies/1.2.x"), 400, "malformed UID"),
+    (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/0"), 400, "malformed frame"),
+    (request(token=None), 400, "missing Authorization"),
+    (request(token=None, authorization="Basic dXNlcjpwYXNz"), 400, "Bearer"),
+    (request(kos=None), 400, "missing KOS-SOPInstanceUID"),
+    (request(kos="not-a-uid"), 400, "malformed KOS"),
+    (request(accept="application/dicom+json"), 400, "Accept"),
+    (request(f"studies/{STUDY}/metadata", accept='multipart/related; type="application/dicom"'), 400, "dicom+json"),
+    (request(token="unknown"), 401, "not active"),
+    (request(token="inactive"), 401, "not active"),
+    (request(token="expired"), 401, "expired"),
+    (request(kos="1.2.250.9.99"), 404, "unknown KOS"),
+    (request(kos=WITHDRAWN_KOS), 404, "withdrawn"),
+    (request(kos=OTHER_STUDY_KOS), 404, "study not covered"),
+    (request(f"studies/{STUDY}/series/{OTHER_SERIES}"), 404, "series not covered"),
+    (request(f"studies/{STUDY}/series/{SERIES}/instances/1.2.250.1.1.1.77"), 404, "instance not covered"),
+    (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_REJECTED}"), 410, "rejected"),
+    (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_REJECTED}/frames/1", accept="*/*"), 410, "rejected"),
+    (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1"), 400, "Accept"),
+    (request(accept=f"transfer-syntax=1.2.840.10008.1.2.4.91"), 400, "no acceptable transfer syntax"),
+])
+def test_denials(req, status, reason):
+    decision = decide(req)
+    assert not decision.allow
+    assert decision.status == status
+    assert reason in decision.reason
+    assert decision.transfer_syntax is None and decision.orthanc_accept is None
+    assert decision.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert decision.headers["Content-Type"] == "application/json"
+    assert decision.audit["outcome_status"] == status and decision.audit["reason"] == decision.reason
+    assert f'"status": {status}' in decision.json_body()
+
+
+def test_challenge_headers():
+    assert decide(request(token="expired")).headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert decide(request(token=None)).headers["WWW-Authenticate"] == 'Bearer error="invalid_request"'
+    assert decide(request(method="DELETE")).headers["Allow"] == "GET"
+
+
+def test_client_certificate_checked_before_introspection_when_required():
+    facts = InMemoryFacts(require_client_certificate=True)
+    assert decide(request(), facts).allow
+    for req in (request(dn="CN=intruder"), request(verify="NONE"), request(verify="FAILED:expired", dn=PEER_DN)):
+        decision = decide(req, facts)
+        assert decision.status == 403
+    assert facts.introspections == 1  # only the allowed request reached PSC
+    assert decide(request(dn="CN=intruder", verify="NONE")).allow  # not required: not checked
+
+
+def test_failing_fact_denies_with_503():
+    decision = decide(request(), InMemoryFacts(fail_introspection=True))
+    assert (decision.allow, decision.status) == (False, 503)
+    assert "PSC unreachable" in decision.reason and decision.headers["Retry-After"]
+
+
+def test_hsts_max_age_is_configurable():
+    decision = decide_peer_request(request(), InMemoryFacts(), hsts_max_age=600, now=NOW)
+    assert decision.headers["Strict-Transport-Security"] == "max-age=600"
+
+
+def test_parse_resource_ignores_query_and_slashes():
+    resource = parse_resource(f"/studies/{STUDY}/series/{SERIES}/?x=1")
+    assert (resource.level, resource.study, resource.series) == ("series", STUDY, SERIES)
