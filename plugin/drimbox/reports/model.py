@@ -35,6 +35,14 @@ class PatientIdentity:
     sex: str = ""  # M, F, U (DICOM/HL7 style)
     birth_date: str = ""  # YYYYMMDD
     birthplace: str | None = None  # INSEE code
+    used_family: str = ""  # used name (CDA qualifier CL, HL7 PID-5 type D)
+    used_given: str = ""
+    identity_reliability: tuple[str, ...] = ()  # PID-32 codes, e.g. ("VALI",)
+
+    @property
+    def ins_validated(self) -> bool:
+        """PID-32 says VALI: the INS was checked against the national service."""
+        return "VALI" in self.identity_reliability
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class Report:
     organization: Organization = field(default_factory=Organization)
     legal_authenticator: Person = field(default_factory=Person)
     practice_setting: Code | None = None
+    warnings: tuple[str, ...] = ()  # repairs and oddities met while parsing (double UTF-8, RM...)
 
     @property
     def study_uids(self) -> tuple[str, ...]:
