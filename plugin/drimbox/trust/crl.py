@@ -1,0 +1,91 @@
+"""Certificate revocation lists: load, check a certificate path against them, fetch them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import unquote, urlparse
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+
+class RevocationError(ValueError):
+    """Revoked, or revocation could not be established; the message says which."""
+
+
+def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
+    """Every CRL of a PEM bundle, or the one CRL of a DER file."""
+    try:
+        if b"-----BEGIN X509 CRL-----" in data:
+            blocks = data.split(b"-----END X509 CRL-----")
+            return [x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n") for block in blocks
+                    if b"-----BEGIN X509 CRL-----" in block]
+        return [x509.load_der_x509_crl(data)]
+    except ValueError as error:
+        raise RevocationError(f"unreadable CRL: {error}") from None
+
+
+def distribution_points(cert: x509.Certificate) -> list[str]:
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return []
+    return [name.value for point in points for name in (point.full_name or [])
+            if isinstance(name, x509.UniformResourceIdentifier)]
+
+
+def _crl_for(issuer: x509.Certificate, crls: Sequence[x509.CertificateRevocationList]):
+    for crl in crls:
+        if crl.issuer != issuer.subject:
+            continue
+        try:
+            if crl.is_signature_valid(issuer.public_key()):
+                return crl
+        except (InvalidSignature, TypeError):
+            continue
+    return None
+
+
+def check_path(
+    path: Sequence[x509.Certificate],
+    crl_data: Sequence[bytes],
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """Raise unless every certificate of ``path`` (leaf first, anchor last) is known not revoked.
+
+    The leaf needs a current CRL signed by its issuer; CA certificates are checked when a CRL of their
+    issuer is at hand.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    crls = [crl for data in crl_data for crl in load_crls(data)]
+    for position, (cert, issuer) in enumerate(zip(path, path[1:])):
+        crl = _crl_for(issuer, crls)
+        if crl is None:
+            if position == 0:
+                raise RevocationError(f"no valid CRL from {issuer.subject.rfc4514_string()}")
+            continue
+        if crl.next_update_utc is not None and crl.next_update_utc < now:
+            raise RevocationError(
+                f"CRL of {issuer.subject.rfc4514_string()} is out of date (next update {crl.next_update_utc:%Y-%m-%d %H:%M})"
+            )
+        revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if revoked is not None:
+            raise RevocationError(
+                f"certificate revoked on {revoked.revocation_date_utc:%Y-%m-%d}: {cert.subject.rfc4514_string()}"
+            )
+
+
+def fetch_bytes(location: str, *, timeout: float = 30.0) -> bytes:
+    """Bytes of an http(s) URL, a file:// URL or a plain path."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("http", "https"):
+        import requests
+
+        response = requests.get(location, timeout=timeout)
+        response.raise_for_status()
+        return response.content
+    path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(location)
+    return path.read_bytes()

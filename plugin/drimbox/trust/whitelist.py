@@ -1,0 +1,380 @@
+"""The signed DRIM-M whitelist ("liste blanche"): parse, verify, keep the last valid one, answer host/DN checks.
+
+Acceptance (spec-facts section 7): XAdES signature and digests valid over the whole list, signer chained to a
+configured root, signer CN and OU as configured, within validity, not revoked (CRL). Anything else is refused
+and the list in force stays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+from drimbox.crypto.dn import same_dn
+from drimbox.crypto.dsig import SignatureError, key_info_certificates, parse_xml
+from drimbox.crypto.xmlsig import verify_xades
+from drimbox.trust.crl import RevocationError, check_path, distribution_points, fetch_bytes, load_crls
+
+ROOT_NAME = "ListeBlancheDRIM-M"
+DEFAULT_SIGNER_CN = "Liste Blanche DRIM-M"
+DEFAULT_SIGNER_OU = "318751275100020"
+_DS = "http://www.w3.org/2000/09/xmldsig#"
+
+
+class WhitelistError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: str
+    db: str  # source host name (host[:port]) serving WADO-RS
+    vi: str  # viewer host name
+    name: str = ""
+    operator_dn: str = ""  # subject DN of the operator's TLS client certificate
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class Whitelist:
+    generated_at: dt.datetime | None
+    version_format: str
+    domains: list[Domain]
+
+
+@dataclass
+class WhitelistVerdict:
+    valid: bool
+    reason: str
+    signer: str = ""  # RFC 4514 subject of the signer certificate
+    generated_at: dt.datetime | None = None
+    domains: list[Domain] = field(default_factory=list)
+    revocation_checked: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "valid": self.valid,
+            "reason": self.reason,
+            "signer": self.signer,
+            "generated_at": self.generated_at.isoformat() if self.generated_at else None,
+            "domains": [asdict(domain) for domain in self.domains],
+            "revocation_checked": self.revocation_checked,
+        }
+
+
+# --- parsing -------------------------------------------------------------------------------------------------
+
+
+def _local(node) -> str:
+    return etree.QName(node).localname if isinstance(node.tag, str) else ""
+
+
+def _child_text(element: etree._Element, name: str) -> str:
+    for child in element:
+        if _local(child) == name:
+            return " ".join("".join(child.itertext()).split())
+    return ""
+
+
+def parse_datetime(text: str) -> dt.datetime | None:
+    """xs:dateTime or xs:date; naive values are taken as UTC. None when empty or unparseable."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def parse_whitelist(xml: bytes | etree._Element) -> Whitelist:
+    """Read a list whatever its namespace (elements are matched by local name); the signature is ignored."""
+    root = parse_xml(xml) if isinstance(xml, (bytes, bytearray)) else xml
+    if _local(root) != ROOT_NAME:
+        raise WhitelistError(f"not a DRIM-M whitelist: document element is {_local(root)!r}, expected {ROOT_NAME}")
+    domains = []
+    for element in root.iter():
+        if _local(element) != "Domaine" or any(
+            isinstance(a.tag, str) and etree.QName(a).namespace == _DS for a in element.iterancestors()
+        ):
+            continue
+        domains.append(
+            Domain(
+                id=_child_text(element, "Identifiant"),
+                db=_child_text(element, "db"),
+                vi=_child_text(element, "vi"),
+                name=_child_text(element, "Denomination"),
+                operator_dn=_child_text(element, "DNCertificatOperateur"),
+                updated_at=_child_text(element, "DateMAJ"),
+            )
+        )
+    return Whitelist(
+        generated_at=parse_datetime(_child_text(root, "DateDeGeneration")),
+        version_format=root.get("versionFormat", ""),
+        domains=domains,
+    )
+
+
+# --- verification --------------------------------------------------------------------------------------------
+
+
+def _name_values(cert: x509.Certificate, oid) -> list[str]:
+    return [str(attribute.value) for attribute in cert.subject.get_attributes_for_oid(oid)]
+
+
+def verify_whitelist(
+    xml: bytes,
+    trust_anchors: Sequence[x509.Certificate],
+    *,
+    crl: bytes | Sequence[bytes] | None = None,
+    now: dt.datetime | None = None,
+    signer_cn: str = DEFAULT_SIGNER_CN,
+    signer_ou: str = DEFAULT_SIGNER_OU,
+) -> WhitelistVerdict:
+    """Whether the list is acceptable; never raises for a bad list (the verdict says why).
+
+    Without ``crl`` everything but revocation is checked and ``revocation_checked`` is False.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    try:
+        root = parse_xml(xml)
+        whitelist = parse_whitelist(root)
+    except (SignatureError, WhitelistError) as error:
+        return WhitelistVerdict(False, f"unreadable list: {error}")
+    try:
+        verified = verify_xades(root, trust_anchors, now=now)
+    except SignatureError as error:
+        return WhitelistVerdict(False, f"signature refused: {error}", generated_at=whitelist.generated_at)
+    signer = verified.cert.subject.rfc4514_string()
+    refused = lambda reason: WhitelistVerdict(False, reason, signer, whitelist.generated_at)  # noqa: E731
+    if "" not in verified.reference_uris:
+        return refused("signature refused: it does not cover the whole list (no URI=\"\" reference)")
+    if signer_cn not in _name_values(verified.cert, NameOID.COMMON_NAME):
+        return refused(f"signer CN is not {signer_cn!r}: {signer}")
+    if signer_ou not in _name_values(verified.cert, NameOID.ORGANIZATIONAL_UNIT_NAME):
+        return refused(f"signer OU is not {signer_ou!r}: {signer}")
+    revocation_checked = False
+    if crl is not None:
+        try:
+            check_path(verified.path, [crl] if isinstance(crl, (bytes, bytearray)) else list(crl), now=now)
+        except RevocationError as error:
+            return refused(f"revocation: {error}")
+        revocation_checked = True
+    reason = "valid" if revocation_checked else "valid (revocation not checked: no CRL given)"
+    return WhitelistVerdict(True, reason, signer, whitelist.generated_at, whitelist.domains, revocation_checked)
+
+
+# --- host and DN checks ----------------------------------------------------------------------------------------
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """``(hostname, port)`` of ``host``, ``host:port``, ``[v6]:port`` or a URL; port None when absent."""
+    value = value.strip()
+    parts = urlsplit(value if "://" in value else f"//{value}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme == "https" and port == 443 or parts.scheme == "http" and port == 80:
+        port = None
+    return host, port
+
+
+def host_matches(candidate: str, entry: str) -> bool:
+    """An entry without a port accepts the default HTTPS port only; with a port, exactly that port."""
+    host, port = split_host(candidate)
+    entry_host, entry_port = split_host(entry)
+    if not host or host != entry_host:
+        return False
+    return (port or 443) == (entry_port or 443)
+
+
+def domains_with_db_host(domains: Sequence[Domain], host: str) -> list[Domain]:
+    return [domain for domain in domains if domain.db and host_matches(host, domain.db)]
+
+
+def domains_with_operator_dn(domains: Sequence[Domain], dn: str) -> list[Domain]:
+    return [domain for domain in domains if domain.operator_dn and same_dn(dn, domain.operator_dn)]
+
+
+# --- the list in force ------------------------------------------------------------------------------------------
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+class WhitelistKeeper:
+    """Holds the list in force and refreshes it; a refused list never replaces a valid one.
+
+    ``fetch(source)`` and ``crl_fetch(url)`` return bytes (defaults read http(s) URLs, file URLs and paths).
+    CRLs come from ``crl_urls`` or else from the signer certificate's distribution points, and are cached
+    until their nextUpdate (or ``crl_max_age``). ``on_accept(xml, verdict)`` persists an accepted list;
+    give the persisted bytes back as ``last_valid`` at the next start.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        trust_anchors: Sequence[x509.Certificate],
+        *,
+        fetch: Callable[[str], bytes] = fetch_bytes,
+        crl_fetch: Callable[[str], bytes] = fetch_bytes,
+        crl_urls: Sequence[str] = (),
+        clock: Callable[[], dt.datetime] = _utc_now,
+        last_valid: bytes | None = None,
+        on_accept: Callable[[bytes, WhitelistVerdict], None] | None = None,
+        signer_cn: str = DEFAULT_SIGNER_CN,
+        signer_ou: str = DEFAULT_SIGNER_OU,
+        require_revocation_check: bool = True,
+        crl_max_age: dt.timedelta = dt.timedelta(hours=24),
+    ) -> None:
+        self.source = source
+        self.trust_anchors = list(trust_anchors)
+        self._fetch = fetch
+        self._crl_fetch = crl_fetch
+        self.crl_urls = list(crl_urls)
+        self._clock = clock
+        self._on_accept = on_accept
+        self.signer_cn = signer_cn
+        self.signer_ou = signer_ou
+        self.require_revocation_check = require_revocation_check
+        self.crl_max_age = crl_max_age
+        self._lock = threading.RLock()
+        self._crl_cache: dict[str, tuple[bytes, dt.datetime]] = {}  # url -> (bytes, fetched at)
+        self.current: WhitelistVerdict | None = None
+        self.in_force_since: dt.datetime | None = None
+        self.last_attempt: dt.datetime | None = None
+        self.last_result: str = ""
+        self.last_refusal_reason: str = ""
+        self.last_refusal_at: dt.datetime | None = None
+        self.last_crl_error: str = ""
+        if last_valid:
+            self._restore(last_valid)
+
+    def _restore(self, xml: bytes) -> None:
+        # The stored list was accepted before; re-check signature, chain and names (storage is not trusted),
+        # revocation is re-established at the next refresh.
+        verdict = self._verify(xml, crl=None)
+        if verdict.valid:
+            self.current, self.in_force_since = verdict, self._clock()
+        else:
+            self._refuse(f"stored list: {verdict.reason}")
+
+    def _verify(self, xml: bytes, crl) -> WhitelistVerdict:
+        return verify_whitelist(xml, self.trust_anchors, crl=crl, now=self._clock(),
+                                signer_cn=self.signer_cn, signer_ou=self.signer_ou)
+
+    def _refuse(self, reason: str) -> None:
+        self.last_result = "refused"
+        self.last_refusal_reason = reason
+        self.last_refusal_at = self._clock()
+
+    def _crls_for(self, xml: bytes) -> list[bytes]:
+        urls = list(self.crl_urls)
+        if not urls:
+            signature = parse_xml(xml).find(f"{{{_DS}}}Signature")
+            certs = key_info_certificates(signature) if signature is not None else []
+            urls = [url for cert in certs for url in distribution_points(cert)]
+        crls, errors = [], []
+        now = self._clock()
+        for url in dict.fromkeys(urls):
+            cached = self._crl_cache.get(url)
+            if cached and now - cached[1] < self.crl_max_age and not _crl_stale(cached[0], now):
+                crls.append(cached[0])
+                continue
+            try:
+                data = self._crl_fetch(url)
+            except Exception as error:  # network, file or HTTP errors all mean "not fetched"
+                errors.append(f"{url}: {error}")
+                if cached and not _crl_stale(cached[0], now):
+                    crls.append(cached[0])
+                continue
+            self._crl_cache[url] = (data, now)
+            crls.append(data)
+        self.last_crl_error = "; ".join(errors)
+        return crls
+
+    def refresh(self) -> WhitelistVerdict:
+        """Fetch and check the list at ``source``; accept it or keep the one in force. Returns this attempt's verdict."""
+        with self._lock:
+            self.last_attempt = self._clock()
+            try:
+                xml = self._fetch(self.source)
+            except Exception as error:
+                verdict = WhitelistVerdict(False, f"unreadable list: cannot fetch {self.source}: {error}")
+                self._refuse(verdict.reason)
+                return verdict
+            verdict = self._verify(xml, crl=None)
+            if verdict.valid:
+                crls = self._crls_for(xml)
+                if crls:
+                    verdict = self._verify(xml, crl=crls)
+                elif self.require_revocation_check:
+                    detail = f" ({self.last_crl_error})" if self.last_crl_error else ""
+                    verdict = WhitelistVerdict(False, f"revocation: no CRL available{detail}", verdict.signer,
+                                               verdict.generated_at)
+            if verdict.valid and self.current and self.current.generated_at and verdict.generated_at and (
+                verdict.generated_at < self.current.generated_at
+            ):
+                verdict = WhitelistVerdict(
+                    False, f"older than the list in force (generated {verdict.generated_at.isoformat()})",
+                    verdict.signer, verdict.generated_at,
+                )
+            if not verdict.valid:
+                self._refuse(verdict.reason)
+                return verdict
+            self.current, self.in_force_since, self.last_result = verdict, self._clock(), "accepted"
+            if self._on_accept:
+                self._on_accept(xml, verdict)
+            return verdict
+
+    @property
+    def domains(self) -> list[Domain]:
+        current = self.current
+        return list(current.domains) if current else []
+
+    def is_trusted_db_host(self, host: str) -> bool:
+        """Whether ``host`` (host[:port], or a Retrieve URL) is the ``db`` host of a domain of the list in force."""
+        return bool(domains_with_db_host(self.domains, host))
+
+    def is_trusted_operator_dn(self, dn: str) -> bool:
+        """Whether ``dn`` (RFC 4514/2253 as nginx gives it, any order) is an operator DN of the list in force."""
+        return bool(dn) and bool(domains_with_operator_dn(self.domains, dn))
+
+    def status(self) -> dict:
+        current = self.current
+        return {
+            "source": self.source,
+            "in_force": current is not None,
+            "in_force_since": _iso(self.in_force_since),
+            "generated_at": _iso(current.generated_at) if current else None,
+            "signer": current.signer if current else "",
+            "domain_count": len(current.domains) if current else 0,
+            "revocation_checked": current.revocation_checked if current else False,
+            "last_attempt": _iso(self.last_attempt),
+            "last_result": self.last_result,
+            "last_refusal_reason": self.last_refusal_reason,
+            "last_refusal_at": _iso(self.last_refusal_at),
+            "last_crl_error": self.last_crl_error,
+        }
+
+
+def _crl_stale(data: bytes, now: dt.datetime) -> bool:
+    try:
+        return any(crl.next_update_utc is not None and crl.next_update_utc < now for crl in load_crls(data))
+    except RevocationError:
+        return True
