@@ -28,5 +28,12 @@ class DmpSettings:
     event_code_modality_system: str = "1.2.250.1.213.1.1.5.618"
     event_code_region_system: str = "1.2.250.1.213.1.1.5.695"
     author_is_device: bool = True  # author = the DRIMbox as a device + structure; false = the report's author
+    # VIHF: how the structure authenticated the professional, and the professional's role codes when the
+    # report does not carry them (profession 1.2.250.1.71.1.2.7, specialty 1.2.250.1.71.4.2.5).
+    auth_mode: str = "INDIRECTE_RENFORCEE"
+    profession_code: str = "10"
+    profession_display: str = "Médecin"
+    specialty_code: str = "SM44"
+    specialty_display: str = "Radio-diagnostic"
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 3600.0
