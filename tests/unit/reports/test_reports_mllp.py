@@ -28,14 +28,20 @@ def server():
     srv.stop()
 
 
-def read_frame(sock: socket.socket) -> bytes:
+def read_frames(sock: socket.socket, count: int) -> list[bytes]:
     data = b""
-    while not data.endswith(EB + CR):
+    while data.count(EB + CR) < count:
         chunk = sock.recv(65536)
         assert chunk, "server closed the connection"
         data += chunk
-    assert data.startswith(SB)
-    return data[1:-2]
+    frames = data.split(EB + CR)
+    assert frames[-1] == b"" and all(f.startswith(SB) for f in frames[:-1])
+    return [f[1:] for f in frames[:-1]]
+
+
+def read_frame(sock: socket.socket) -> bytes:
+    (only,) = read_frames(sock, 1)
+    return only
 
 
 def test_port_zero_picks_a_free_port(server):
@@ -58,7 +64,7 @@ def test_two_messages_on_one_connection(server):
 def test_two_frames_in_one_packet(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(frame(make_oru(control_id="P1")) + frame(make_oru(control_id="P2")))
-        acks = [read_ack(read_frame(sock))[:2] for _ in range(2)]
+        acks = [read_ack(answer)[:2] for answer in read_frames(sock, 2)]
     assert acks == [("AA", "P1"), ("AA", "P2")]
 
 
