@@ -15,6 +15,8 @@ Deny by default. Checks, in this order (first failure answers):
   401 token unknown to PSC, inactive or expired (``WWW-Authenticate: Bearer error="invalid_token"``);
   404 KOS unknown, withdrawn, for another study, or not covering the requested series/instance;
   410 an instance the KOS referenced but that was since rejected (IOCM): it existed and is gone for good;
+  404 a study/series where Orthanc holds instances outside the KOS or rejected ones (only when the facts
+      offer ``stored_instance_uids``; see PeerFacts);
   400 no transfer syntax both acceptable and producible;
   503 a fact could not be obtained (PSC or the store failing): never allow on error.
 Every Decision carries HSTS and an audit row (``drimbox.audit.AuditEvent.to_row()``).
@@ -107,6 +109,11 @@ class PeerFacts(Protocol):
     def stored_transfer_syntax(self, study: str, series: str, instance: str | None) -> str: ...
 
     def is_whitelisted_operator_dn(self, dn: str) -> bool: ...
+
+    # Optional: ``stored_instance_uids(study, series_or_None) -> Collection[str] | None``. When the facts
+    # object has it, a study- or series-level request is refused (404) if Orthanc holds instances there
+    # that the KOS does not cover or that were rejected: Orthanc would send them all, and the policy
+    # cannot filter bytes it never sees. Without it, the adapter must make sure such instances are gone.
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,8 @@ def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Res
                 raise _Deny(410, "instance rejected since publication")
             if resource.instance not in instances:
                 raise _Deny(404, "instance not covered by this KOS")
+    if not resource.instance:
+        _check_nothing_uncovered_is_stored(facts, manifest, resource)
 
     if resource.metadata:
         context["_orthanc_accept"] = DICOM_JSON_ACCEPT
@@ -255,6 +264,24 @@ def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Res
     context["_transfer_syntax"] = chosen
     context["_orthanc_accept"] = orthanc_accept_header(chosen, stored, frames=frames)
     return resource
+
+
+def _check_nothing_uncovered_is_stored(facts: PeerFacts, manifest: PublishedManifest, resource: Resource) -> None:
+    lookup = getattr(facts, "stored_instance_uids", None)
+    if lookup is None:
+        return
+    stored = lookup(resource.study, resource.series or None)
+    if stored is None:
+        return
+    if resource.series:
+        covered = set(manifest.series.get(resource.series, {}))
+    else:
+        covered = {uid for instances in manifest.series.values() for uid in instances}
+    covered -= manifest.rejected_instances
+    extra = set(stored) - covered
+    if extra:
+        raise _Deny(404, f"{resource.level} holds {len(extra)} instance(s) this KOS does not cover or that were "
+                         "rejected; retrieve the series or instances the KOS lists")
 
 
 def parse_resource(path: str) -> Resource:

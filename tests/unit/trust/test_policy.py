@@ -196,3 +196,26 @@ def test_hsts_max_age_is_configurable():
 def test_parse_resource_ignores_query_and_slashes():
     resource = parse_resource(f"/studies/{STUDY}/series/{SERIES}/?x=1")
     assert (resource.level, resource.study, resource.series) == ("series", STUDY, SERIES)
+
+
+@dataclass
+class FactsListingStoredInstances(InMemoryFacts):
+    stored: dict = field(default_factory=dict)
+
+    def stored_instance_uids(self, study, series):
+        if series is None:
+            return {uid for uids in self.stored.values() for uid in uids}
+        return self.stored.get(series, set())
+
+
+def test_study_or_series_holding_uncovered_or_rejected_instances_is_refused():
+    exact = FactsListingStoredInstances(stored={SERIES: {SOP_A, SOP_B}})
+    assert decide(request(), exact).allow
+    assert decide(request(f"studies/{STUDY}", accept="*/*"), exact).allow
+    with_rejected = FactsListingStoredInstances(stored={SERIES: {SOP_A, SOP_B, SOP_REJECTED}})
+    decision = decide(request(), with_rejected)
+    assert (decision.status, "does not cover or that were rejected" in decision.reason) == (404, True)
+    assert decide(request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}"), with_rejected).allow
+    late_series = FactsListingStoredInstances(stored={SERIES: {SOP_A}, OTHER_SERIES: {"1.2.250.1.1.2.1"}})
+    assert decide(request(), late_series).allow
+    assert decide(request(f"studies/{STUDY}/metadata", accept="*/*"), late_series).status == 404
