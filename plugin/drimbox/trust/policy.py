@@ -142,6 +142,24 @@ class Decision:
     audit: dict = field(default_factory=dict)
     headers: dict = field(default_factory=dict)
 
+    @property
+    def auth_request_status(self) -> int:
+        """Status for nginx's ``auth_request`` subrequest, which only understands 2xx, 401 and 403 (any other
+        status becomes a 500). The real status travels in ``X-Drimbox-Status`` (auth_request_headers)."""
+        if self.allow:
+            return 200
+        return 401 if self.status == 401 else 403
+
+    def auth_request_headers(self) -> dict[str, str]:
+        """Headers of the subrequest answer, for ``auth_request_set $x $upstream_http_x_drimbox_...``:
+        the real status and reason, and on allow the Accept to put on the request forwarded to Orthanc."""
+        headers = {"X-Drimbox-Status": str(self.status), "X-Drimbox-Reason": self.reason}
+        if self.orthanc_accept:
+            headers["X-Drimbox-Accept"] = self.orthanc_accept
+        if self.transfer_syntax:
+            headers["X-Drimbox-Transfer-Syntax"] = self.transfer_syntax
+        return headers
+
     def json_body(self) -> str:
         """The JSON error body of a denial (also fine for an allow, unused then)."""
         return json.dumps({"status": self.status, "error": self.reason})

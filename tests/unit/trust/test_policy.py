@@ -219,3 +219,16 @@ def test_study_or_series_holding_uncovered_or_rejected_instances_is_refused():
     late_series = FactsListingStoredInstances(stored={SERIES: {SOP_A}, OTHER_SERIES: {"1.2.250.1.1.2.1"}})
     assert decide(request(), late_series).allow
     assert decide(request(f"studies/{STUDY}/metadata", accept="*/*"), late_series).status == 404
+
+
+def test_auth_request_mapping_for_nginx():
+    allowed = decide(request())
+    assert allowed.auth_request_status == 200
+    assert allowed.auth_request_headers()["X-Drimbox-Accept"] == allowed.orthanc_accept
+    assert allowed.auth_request_headers()["X-Drimbox-Transfer-Syntax"] == JPEG_LS_LOSSLESS
+    for req, status in ((request(token="expired"), 401), (request(kos="1.2.250.9.99"), 404),
+                        (request(token=None), 400)):
+        decision = decide(req)
+        assert decision.auth_request_status == (401 if status == 401 else 403)
+        assert decision.auth_request_headers()["X-Drimbox-Status"] == str(status)
+        assert "X-Drimbox-Accept" not in decision.auth_request_headers()
