@@ -207,6 +207,10 @@ class PscClient:
         cached = self._introspections.get(access_token)
         if cached is not None:
             return cached
+        token_exp = unverified_expiry(access_token)
+        if token_exp and token_exp <= self._clock():
+            # Reading an unverified exp can only deny, never grant: it spares PSC a call per replayed old token.
+            return Introspection(active=False, exp=token_exp)
         body = self._post_form(
             self._endpoint("introspection_endpoint"),
             {"token": access_token, "token_type_hint": "access_token"},
@@ -221,7 +225,7 @@ class PscClient:
             subject_name_id=str(body.get("SubjectNameID") or body.get("preferred_username") or ""),
             raw=body,
         )
-        self._introspections.put(access_token, answer, token_exp=unverified_expiry(access_token))
+        self._introspections.put(access_token, answer, token_exp=token_exp)
         return answer
 
     def forget_introspection(self, access_token: str) -> None:

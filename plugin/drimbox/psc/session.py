@@ -127,6 +127,9 @@ def open_login_state(value: str, secret: bytes, *, state: str, now: float | None
 # ---------------------------------------------------------------- the logged-in user
 @dataclass(frozen=True)
 class UserSession:
+    """The logged-in professional. PSC tokens are 1-2 kB each, so by default the cookie does not carry them:
+    keep them server-side under ``session_id`` (see :mod:`drimbox.psc.token_store`)."""
+
     professional: Professional
     expires_at: float
     activity_key: str = ""
@@ -134,6 +137,7 @@ class UserSession:
     access_reason_text: str = ""  # free text, for the audit trail
     access_token: str = ""
     id_token: str = ""  # kept for the end-session id_token_hint
+    session_id: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(18))
 
     @property
     def activity(self) -> ActivityChoice | None:
@@ -157,7 +161,9 @@ class UserSession:
                                    access_reason_text=text)
 
 
-def seal_user_session(session: UserSession, secret: bytes, *, now: float | None = None) -> str:
+def seal_user_session(session: UserSession, secret: bytes, *, include_tokens: bool = False,
+                      now: float | None = None) -> str:
+    """The cookie value (about 1-2 kB without tokens; browsers refuse cookies over 4 kB)."""
     now = time.time() if now is None else now
     payload = {
         "professional": session.professional.to_dict(),
@@ -165,9 +171,10 @@ def seal_user_session(session: UserSession, secret: bytes, *, now: float | None 
         "activity_key": session.activity_key,
         "access_reason": session.access_reason,
         "access_reason_text": session.access_reason_text,
-        "access_token": session.access_token,
-        "id_token": session.id_token,
+        "session_id": session.session_id,
     }
+    if include_tokens:
+        payload.update(access_token=session.access_token, id_token=session.id_token)
     return seal(payload, secret, purpose=SESSION_PURPOSE, max_age=max(session.expires_at - now, 0), now=now)
 
 
@@ -182,6 +189,7 @@ def open_user_session(value: str, secret: bytes, *, now: float | None = None) ->
             access_reason_text=str(payload.get("access_reason_text", "")),
             access_token=str(payload.get("access_token", "")),
             id_token=str(payload.get("id_token", "")),
+            session_id=str(payload["session_id"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SessionError(f"session cookie content is incomplete: {exc}", reason="malformed") from exc

@@ -99,9 +99,10 @@ def test_inactive_answers_are_cached_but_not_beyond_token_expiry(sim, make_clien
     assert client.introspect(revoked).active is False
     assert client.introspect(revoked).active is False
     assert session.count(INTROSPECT) == 1
-    clock.offset = 11  # past the token's exp: the cached answer is gone
+    clock.offset = 11  # past the token's exp: the cache entry is gone, the exp alone answers
     assert client.introspect(revoked).active is False
-    assert session.count(INTROSPECT) == 2
+    assert session.count(INTROSPECT) == 1
+    assert len(client._introspections) == 0
 
 
 def test_active_answer_is_not_cached_beyond_token_expiry(sim, make_client):
@@ -110,8 +111,17 @@ def test_active_answer_is_not_cached_beyond_token_expiry(sim, make_client):
     token = sim.mint_access_token(RADIOLOGIST, client_id="drimbox-test", lifetime=5)
     assert client.introspect(token).active
     clock.offset = 6
-    client.introspect(token)
-    assert session.count(INTROSPECT) == 2
+    assert client.introspect(token).active is False
+    assert session.count(INTROSPECT) == 1
+
+
+def test_expired_token_is_refused_without_asking_psc(sim, make_client):
+    session = CountingSession()
+    client = make_client(session=session)
+    expired = sim.mint_access_token(RADIOLOGIST, client_id="drimbox-test", lifetime=-1)
+    for _ in range(3):
+        assert client.introspect(expired).active is False
+    assert session.count(INTROSPECT) == 0
 
 
 def test_concurrent_introspection(sim, make_client):

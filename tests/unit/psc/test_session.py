@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from drimbox.psc.access_reason import AccessReason
@@ -94,7 +96,12 @@ def test_user_session_round_trip_with_activity_and_reason():
     session = UserSession(professional(), expires_at=2000, access_token="at", id_token="it")
     session = session.with_activity("0.1").with_access_reason(AccessReason.EMERGENCY, "patient inconscient")
     restored = open_user_session(seal_user_session(session, SECRET, now=1000), SECRET, now=1500)
-    assert restored == session
+    assert (restored.access_token, restored.id_token) == ("", "")  # tokens stay server-side by default
+    assert restored == dataclasses.replace(session, access_token="", id_token="")
+    assert restored.session_id == session.session_id and len(session.session_id) >= 24
+    with_tokens = open_user_session(seal_user_session(session, SECRET, include_tokens=True, now=1000), SECRET,
+                                    now=1500)
+    assert with_tokens == session
     assert restored.activity.activity.structure_id == "1690000001"
     assert restored.reason is AccessReason.EMERGENCY
     assert restored.reason.purpose_of_use == "bris_de_glace"
@@ -121,3 +128,7 @@ def test_secret_file_is_created_once_with_private_mode(tmp_path):
     first = load_or_create_secret(path)
     assert load_or_create_secret(path) == first
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_sessions_get_distinct_ids():
+    assert UserSession(professional(), 1).session_id != UserSession(professional(), 1).session_id
