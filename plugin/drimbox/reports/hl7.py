@@ -51,6 +51,7 @@ class _Parser:
         self.raw = raw if isinstance(raw, bytes) else bytes(raw)
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.pid_birth_name_typed = False
 
     # -- driver ----------------------------------------------------------------------------------------------
     def run(self) -> ReportMessage:
@@ -316,15 +317,15 @@ class _Parser:
                     "an accepted INS OID; ignored")
             elif id_type == "PI" and ipp is None:
                 ipp, ipp_issuer = value, authority_oid or authority_ns or None
-        family = given = used_family = used_given = ""
+        names: dict[str, tuple[str, str]] = {}
         for rep in pid.repetitions(5):
             name_type = split_component(rep, pid.delimiters, 7).upper()
-            if name_type in ("L", "B", "") and not family:
-                family = split_component(rep, pid.delimiters, 1, 1) or split_component(rep, pid.delimiters, 1)
-                given = split_component(rep, pid.delimiters, 2)
-            elif name_type == "D" and not used_family:
-                used_family = split_component(rep, pid.delimiters, 1, 1) or split_component(rep, pid.delimiters, 1)
-                used_given = split_component(rep, pid.delimiters, 2)
+            family_name = split_component(rep, pid.delimiters, 1, 1) or split_component(rep, pid.delimiters, 1)
+            names.setdefault("L" if name_type == "B" else name_type, (family_name, split_component(rep, pid.delimiters, 2)))
+        # Birth name: type L (or B); a name without type is only a fallback and is not trusted for cross-checks.
+        self.pid_birth_name_typed = "L" in names
+        family, given = names.get("L") or names.get("") or ("", "")
+        used_family, used_given = names.get("D", ("", ""))
         birthplace = None
         for rep in pid.repetitions(11):
             if split_component(rep, pid.delimiters, 7).upper() == "BDL":
@@ -352,9 +353,15 @@ class _Parser:
         if pid.sex and cda.sex and pid.sex != cda.sex:
             self.errors.append(f"sex mismatch: PID-8 {pid.sex}, CDA {cda.sex}")
         if pid.family and cda.family and comparable_name(pid.family) != comparable_name(cda.family):
-            self.errors.append(f"birth name mismatch: PID-5 {pid.family!r}, CDA {cda.family!r}")
+            problem = f"birth name mismatch: PID-5 {pid.family!r}, CDA {cda.family!r}"
+            if self.pid_birth_name_typed:
+                self.errors.append(problem)
+            else:
+                self.warnings.append(problem + " (PID-5 has no name type L)")
         merged = {name: getattr(cda, name) or getattr(pid, name) for name in (
             "ins", "ins_oid", "family", "given", "sex", "birth_date", "birthplace", "used_family", "used_given")}
+        if pid.used_family and pid.used_family != pid.family and cda.used_family == cda.family:
+            merged["used_family"], merged["used_given"] = pid.used_family, pid.used_given  # only PID-5 type D has it
         # The local IPP is the RIS's business: PID first.
         merged["ipp"] = pid.ipp or cda.ipp
         merged["ipp_issuer"] = pid.ipp_issuer if pid.ipp else cda.ipp_issuer

@@ -227,3 +227,30 @@ def test_double_encoded_cda_inside_message_is_repaired():
     assert message.usable, message.errors
     assert message.patient.family == "LÉON"
     assert any("double-encoded" in w for w in message.warnings)
+
+
+def test_birth_name_mismatch_is_an_error_when_pid5_is_typed():
+    other = PatientIdentity(**{**DEMO_PATIENT.__dict__, "family": "AUTRE"})
+    assert "birth name mismatch" in " ".join(parse_message(make_oru(cda(), patient=other)).errors)
+
+
+def test_birth_name_comparison_ignores_case_and_accents():
+    patient = PatientIdentity(**{**DEMO_PATIENT.__dict__, "family": "PAT-TROÏS"})
+    raw = make_oru(cda(), patient=patient).replace("PAT-TROÏS".encode(), "pat trois".encode())
+    message = parse_message(raw)
+    assert message.usable, message.errors
+
+
+def test_untyped_pid5_name_mismatch_only_warns():
+    raw = make_oru(cda()).replace(b"PAT-TROIS^DOMINIQUE^DOMINIQUE^^^^L", b"DUPONT^DOMINIQUE")
+    message = parse_message(raw)
+    assert message.usable, message.errors
+    assert any("birth name mismatch" in w for w in message.warnings)
+
+
+def test_used_name_from_pid5_type_d():
+    raw = make_oru(cda()).replace(b"^^^^L|", b"^^^^L~EPOUSE^DOMI^^^^^D|")
+    message = parse_message(raw)
+    assert message.usable, message.errors
+    assert message.patient.family == "PAT-TROIS"
+    assert (message.patient.used_family, message.patient.used_given) == ("EPOUSE", "DOMI")
