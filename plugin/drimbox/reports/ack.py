@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from drimbox.reports.model import ReportMessage
 from drimbox.reports.v2 import DEFAULT_ENCODING_CHARS, Delimiters, parse_er7
 
 ACCEPT_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
@@ -108,3 +109,21 @@ def read_ack(raw: bytes) -> tuple[str, str, str]:
     if not text and err is not None:
         text = err.component(8, 1) or err.component(3, 2)
     return msa.component(1, 1).upper(), msa.component(2, 1), text
+
+
+def ack_for(raw: bytes, message: ReportMessage) -> bytes:
+    """The ACK the box gives a parsed message before any further processing.
+
+    AR (100) when there is no MSH, AR (200) for a message type the box does not handle, AE (207) for any other
+    error, AA otherwise; warnings ride along in an ERR of severity W.
+    """
+    if message.errors:
+        text = "; ".join(message.errors)
+        if not message.message_type:
+            return build_ack(raw, "AR", text, error_code=ERR_SEGMENT_SEQUENCE)
+        if message.errors[0].startswith("unsupported message type"):
+            return build_ack(raw, "AR", text, error_code=ERR_UNSUPPORTED_MESSAGE_TYPE)
+        return build_ack(raw, "AE", text, error_code=ERR_INTERNAL)
+    if message.warnings:
+        return build_ack(raw, "AA", "; ".join(message.warnings), error_code="0", severity="W")
+    return build_ack(raw, "AA")

@@ -62,3 +62,22 @@ def test_bad_codes_are_refused():
         build_ack(b"", "OK")
     with pytest.raises(ValueError):
         build_ack(b"", "AE", severity="X")
+
+
+def test_ack_for_parsed_messages():
+    from drimbox.reports.ack import ack_for
+    from drimbox.reports.hl7 import parse_message
+
+    good = make_oru(control_id="G1")
+    assert read_ack(ack_for(good, parse_message(good)))[:2] == ("AA", "G1")
+    unvalidated = make_oru(control_id="W1", ins_validated=False)
+    segs, _ = segments(ack_for(unvalidated, parse_message(unvalidated)))
+    assert segs["MSA"].field(1) == "AA" and segs["ERR"].field(4) == "W" and "VALI" in segs["ERR"].component(8)
+    mismatch = make_oru(control_id="E1", sending_structure="1999999999")
+    segs, _ = segments(ack_for(mismatch, parse_message(mismatch)))
+    assert segs["MSA"].field(1) == "AE" and "PRT-8" in segs["ERR"].component(8)
+    other = make_oru(control_id="T1").replace(b"ORU^R01^ORU_R01", b"ADT^A08^ADT_A01")
+    segs, _ = segments(ack_for(other, parse_message(other)))
+    assert (segs["MSA"].field(1), segs["ERR"].component(3, 1)) == ("AR", "200")
+    segs, _ = segments(ack_for(b"junk", parse_message(b"junk")))
+    assert (segs["MSA"].field(1), segs["ERR"].component(3, 1)) == ("AR", "100")
