@@ -262,7 +262,7 @@ def _flag_obx(start: int, flags: Mapping[str, bool] | None) -> list[str]:
 
 
 def _cda_facts(cda: bytes | None):
-    """(patient, organization, report id) read from a CDA, or None when it does not parse."""
+    """The parsed CDA (to default patient, sender and report id), or None when there is none or it is unusable."""
     if not cda:
         return None
     from drimbox.reports.cda import parse_cda
