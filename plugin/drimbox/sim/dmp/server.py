@@ -307,7 +307,8 @@ class DmpSimulator:
         self.store = DmpStore(self.data_dir)
         self.registry = DmpRegistry(self.store, self.repository_unique_id)
         self._server = _Server((self.host, self.requested_port), _Handler, self, self._ssl_context())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dmp-sim", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="dmp-sim", daemon=True)
         self._thread.start()
         return self
 
