@@ -277,3 +277,14 @@ def test_userinfo_json_shape(sim):
     activity = document["SubjectRefPro"]["exercices"][0]["activities"][0]
     assert activity["raisonSocialeSite"] and activity["codeSecteurDactivite"] == "SA08"
     assert json.loads(json.dumps(document)) == document
+
+
+def test_signed_userinfo_is_verified(make_client):
+    with PscSimulator(signed_userinfo=True) as signing_sim:
+        client = make_client(signing_sim)
+        token = signing_sim.mint_access_token(GENERAL_PRACTITIONER, client_id="drimbox-test")
+        answer = requests.get(signing_sim.issuer + "/protocol/openid-connect/userinfo",
+                              headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert answer.headers["Content-Type"] == "application/jwt"
+        professional = client.userinfo(token)
+        assert professional.id_nat == GENERAL_PRACTITIONER and len(professional.activity_choices()) == 2

@@ -260,6 +260,13 @@ class PscProvider:
             raise OAuthError("invalid_token", "the access token is unknown, revoked or expired", 401)
         return userinfo_of(self.professionals[record.id_nat])
 
+    def signed_userinfo(self, access_token: str) -> str:
+        record = self._live_record(access_token, kind="access")
+        if record is None:
+            raise OAuthError("invalid_token", "the access token is unknown, revoked or expired", 401)
+        claims = dict(userinfo_of(self.professionals[record.id_nat]), iss=self.issuer, aud=record.client_id)
+        return self.key.sign(claims)
+
     def introspect(self, token: str) -> dict[str, Any]:
         record = self._live_record(token, kind=None)
         if record is None or record.kind == "id":

@@ -51,11 +51,13 @@ class PscSimulator:
         token_lifetime: int = 300,
         public_url: str | None = None,
         wallet_url: str | None = None,
+        signed_userinfo: bool = False,
     ) -> None:
         """``public_url``: base URL as clients see it (default ``http(s)://host:port``); the issuer is
         ``<public_url>/auth/realms/esante-wallet``. ``wallet_url``: base of the authorization endpoint
         (``<wallet_url>/auth``), like PSC's separate ``wallet.`` host; default: the realm's own path.
-        Both may contain ``{port}``, replaced by the bound port (useful with ``port=0``)."""
+        Both may contain ``{port}``, replaced by the bound port (useful with ``port=0``).
+        ``signed_userinfo``: answer userinfo as a signed JWT (``application/jwt``) instead of JSON."""
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("tls_cert and tls_key must be given together")
         self._host = host
@@ -66,6 +68,7 @@ class PscSimulator:
         self._token_lifetime = token_lifetime
         self._public_url = public_url.rstrip("/") if public_url else None
         self._wallet_url = wallet_url.rstrip("/") if wallet_url else None
+        self.signed_userinfo = signed_userinfo
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.provider: PscProvider | None = None
@@ -305,7 +308,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, answer, {"Pragma": "no-cache"})
 
     def _userinfo(self, sim: PscSimulator, provider: PscProvider, params: dict[str, str]) -> None:
-        self._send_json(200, provider.userinfo(self._bearer(params)))
+        if sim.signed_userinfo:
+            self._send(200, provider.signed_userinfo(self._bearer(params)).encode(), "application/jwt")
+        else:
+            self._send_json(200, provider.userinfo(self._bearer(params)))
 
     def _introspect(self, sim: PscSimulator, provider: PscProvider, params: dict[str, str]) -> None:
         provider.authenticate_client(*self._client_credentials(params))
