@@ -13,6 +13,8 @@ class WhitelistSettings:
     refresh_hours: float = 24.0
     signer_cn: str = "Liste Blanche DRIM-M"
     signer_ou: str = "318751275100020"
+    # Refuse a new list when no current CRL can be fetched (the list in force stays).
+    require_revocation_check: bool = True
 
 
 @dataclass(frozen=True)

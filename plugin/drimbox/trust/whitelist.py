@@ -8,8 +8,10 @@ and the list in force stays.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -378,3 +380,28 @@ def _crl_stale(data: bytes, now: dt.datetime) -> bool:
         return any(crl.next_update_utc is not None and crl.next_update_utc < now for crl in load_crls(data))
     except RevocationError:
         return True
+
+
+def keeper_from_settings(settings, state_path: str | Path, **options) -> WhitelistKeeper:
+    """A keeper for ``WhitelistSettings`` whose accepted lists are saved to (and restored from) ``state_path``."""
+    from drimbox.crypto.keys import load_certificate_chain
+
+    if not settings.source:
+        raise WhitelistError("DRIMbox.Whitelist.Source is empty: set the URL or path of the signed list")
+    if not settings.trust_anchor:
+        raise WhitelistError("DRIMbox.Whitelist.TrustAnchor is empty: set the PEM file of the IGC-Santé root")
+    anchors = load_certificate_chain(settings.trust_anchor)
+    state = Path(state_path)
+
+    def save(xml: bytes, verdict: WhitelistVerdict) -> None:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state.with_name(state.name + ".tmp")
+        tmp.write_bytes(xml)
+        os.replace(tmp, state)
+
+    options.setdefault("crl_urls", settings.crl_urls)
+    options.setdefault("signer_cn", settings.signer_cn)
+    options.setdefault("signer_ou", settings.signer_ou)
+    options.setdefault("require_revocation_check", settings.require_revocation_check)
+    return WhitelistKeeper(settings.source, anchors, last_valid=state.read_bytes() if state.exists() else None,
+                           on_accept=save, **options)
