@@ -43,8 +43,8 @@ def xcn(person: Person) -> str:
 
 
 def device_xcn(device_id: str, device_name: str, oid_root: str) -> str:
-    """A software author: its id under the box's OID root, its name as family name."""
-    return f"{escape(device_id)}^{escape(device_name)}^^^^^^^&{oid_root}&ISO^D"
+    """A software author: its id under the box's OID root, its name as family name, type RI (resource id)."""
+    return f"{escape(device_id)}^{escape(device_name)}^^^^^^^&{oid_root}&ISO^D^^^RI"
 
 
 def xon(organization: Organization) -> str:

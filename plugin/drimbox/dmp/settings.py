@@ -22,7 +22,8 @@ class DmpSettings:
     lps_id: str = "DRIMBOX-ORTHANC"
     lps_name: str = "DRIMbox for Orthanc"
     lps_version: str = "0.1.0"
-    lps_homologation_id: str = ""
+    # Given by the DMP at homologation; the VIHF must carry one. The default marks a non-homologated install.
+    lps_homologation_id: str = "DRIMBOX-NON-HOMOLOGUE"
     content_type_code: str = "04"  # SubmissionSet contentTypeCode (value set 1.2.250.1.213.2.2)
     content_type_system: str = "1.2.250.1.213.2.2"
     event_code_modality_system: str = "1.2.250.1.213.1.1.5.618"

@@ -33,7 +33,7 @@ class Software:
     id: str
     name: str
     version: str
-    homologation_id: str = ""
+    homologation_id: str
 
 
 def _saml(tag: str) -> str:
@@ -72,6 +72,8 @@ def build_vihf(
         raise ValueError("the VIHF needs the professional's national id (idNat)")
     if not organization.id:
         raise ValueError("the VIHF needs the structure id (Identifiant_Structure)")
+    if not (software.id and software.name and software.version and software.homologation_id):
+        raise ValueError("the VIHF needs LPS_ID, LPS_Nom, LPS_Version and LPS_ID_HOMOLOGATION_DMP (DRIMbox.Dmp.Lps*)")
     if organization.facility_type is None or not organization.facility_type.code:
         raise ValueError("the VIHF needs the structure's sector of activity (SAxx, Secteur_Activite)")
 
@@ -103,9 +105,8 @@ def build_vihf(
         ("LPS_ID", software.id),
         ("LPS_Nom", software.name),
         ("LPS_Version", software.version),
+        ("LPS_ID_HOMOLOGATION_DMP", software.homologation_id),
     ]
-    if software.homologation_id:
-        simple.append(("LPS_ID_HOMOLOGATION_DMP", software.homologation_id))
     for attribute_name, value in simple:
         attribute = etree.SubElement(attributes, _saml("Attribute"), Name=attribute_name)
         etree.SubElement(attribute, _saml("AttributeValue")).text = value

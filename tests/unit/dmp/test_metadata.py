@@ -93,7 +93,7 @@ def test_author_is_device_and_structure(lot):
     author = entry(lot, lot.ids.kos_entry_id).xpath(
         "rim:Classification[@classificationScheme='urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d']", namespaces=NS)
     assert len(author) == 1 and author[0].get("nodeRepresentation") == ""
-    assert slot(author[0], "authorPerson") == ["DRIMBOX-ORTHANC^DRIMbox for Orthanc^^^^^^^&1.2.826.0.1.3680043.8.498.77&ISO^D"]
+    assert slot(author[0], "authorPerson") == ["DRIMBOX-ORTHANC^DRIMbox for Orthanc^^^^^^^&1.2.826.0.1.3680043.8.498.77&ISO^D^^^RI"]
     assert slot(author[0], "authorInstitution") == [
         "Cabinet de radiologie^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^3123456789012345"]
 
