@@ -144,14 +144,17 @@ def test_restores_the_stored_list_but_not_a_tampered_one(pki):
     assert broken.current is None and "stored list" in broken.status()["last_refusal_reason"]
 
 
-def test_keeper_from_settings_persists_accepted_lists(pki, tmp_path):
+@pytest.mark.parametrize("crl_from", ["configured path", "distribution point file URL"])
+def test_keeper_from_settings_persists_accepted_lists(pki, tmp_path, crl_from):
     source = Source(pki)
     list_file = tmp_path / "published.xml"
     list_file.write_bytes(source.publish())
-    settings = WhitelistSettings(source=str(list_file), trust_anchor=pki["root"]["cert"], crl_urls=(pki["crl"],))
+    crl_urls = (pki["crl"],) if crl_from == "configured path" else ()
+    settings = WhitelistSettings(source=str(list_file), trust_anchor=pki["root"]["cert"], crl_urls=crl_urls)
     state = tmp_path / "state" / "whitelist.xml"
     keeper = keeper_from_settings(settings, state)
-    assert keeper.refresh().valid
+    verdict = keeper.refresh()
+    assert verdict.valid and verdict.revocation_checked, verdict.reason
     assert state.read_bytes() == list_file.read_bytes()
     list_file.write_bytes(b"<broken")
     restarted = keeper_from_settings(settings, state)
