@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import io
@@ -139,9 +140,18 @@ def build_kos(uid: str, patient_id: str = INS) -> bytes:
     return buf.getvalue()
 
 
-def build_signature_document() -> bytes:
-    return (b'<?xml version="1.0" encoding="UTF-8"?>\n<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
-            b'<ds:SignedInfo/><ds:SignatureValue>AA==</ds:SignatureValue></ds:Signature>')
+def build_signature_document(documents: dict[str, bytes]) -> bytes:
+    """A DSG-shaped document: ds:Signature enveloping a ds:Manifest of {uniqueId: bytes} (not really signed)."""
+    ds_ns = "http://www.w3.org/2000/09/xmldsig#"
+    signature = etree.Element(q(ds_ns, "Signature"), nsmap={"ds": ds_ns})
+    sub(signature, ds_ns, "SignedInfo")
+    sub(signature, ds_ns, "SignatureValue", "AA==")
+    manifest = sub(sub(signature, ds_ns, "Object"), ds_ns, "Manifest", Id="IHEManifest")
+    for unique_id, data in documents.items():
+        ref = sub(manifest, ds_ns, "Reference", URI=f"urn:oid:{unique_id}")
+        sub(ref, ds_ns, "DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+        sub(ref, ds_ns, "DigestValue", base64.b64encode(hashlib.sha256(data).digest()).decode())
+    return etree.tostring(signature, xml_declaration=True, encoding="UTF-8")
 
 
 # ------------------------------------------------------------------ ebRIM
@@ -223,7 +233,7 @@ def build_lot(*, patient: str = PATIENT, structure: str = STRUCTURE, kos_uid: st
     ss_uid = generate_uid()
     ins = patient.split("^", 1)[0]
     kos = build_kos(kos_uid, ins)
-    signature = build_signature_document()
+    signature = build_signature_document({kos_uid: kos})
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
 
     request = etree.Element(q(XDSB, "ProvideAndRegisterDocumentSetRequest"),

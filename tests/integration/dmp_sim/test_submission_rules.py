@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from lxml import etree
 from pydicom.uid import generate_uid
 
 from dmp_sim_fixtures import (
-    FAILURE, RIM, SUCCESS, XDSB, XOP, build_kos, build_lot, build_vihf, q, sub, vihf_attributes,
+    FAILURE, RIM, SUCCESS, XDSB, XOP, build_kos, build_lot, build_signature_document, build_vihf, q, sub, vihf_attributes,
 )
 
 pytestmark = pytest.mark.integration
@@ -103,13 +105,24 @@ def has_member_status_wrong(lot):
 def kos_content_uid_differs(lot):
     data = build_kos(generate_uid())
     lot.documents["DocumentKOS"] = data
-    import hashlib
     lot.set_slot("DocumentKOS", "hash", hashlib.sha1(data).hexdigest())
     lot.set_slot("DocumentKOS", "size", str(len(data)))
 
 
 def source_patient_info_incomplete(lot):
     lot.set_slot("DocumentKOS", "sourcePatientInfo", "PID-5|TEST^Jean^^^^^L")
+
+
+def signature_manifest_wrong(lot):
+    data = build_signature_document({lot.kos_uid: b"other bytes"})
+    lot.documents["Signature01"] = data
+    lot.set_slot("Signature01", "hash", hashlib.sha1(data).hexdigest())
+    lot.set_slot("Signature01", "size", str(len(data)))
+
+
+def event_code_scheme_wrong(lot):
+    cl = lot.classification_of("DocumentKOS", "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4")
+    cl.find(f"{q(RIM, 'Slot')}/{q(RIM, 'ValueList')}/{q(RIM, 'Value')}").text = "9.9.9"
 
 
 def rplc_symbolic_target(lot):
@@ -139,6 +152,8 @@ CASES = [
     (kos_content_uid_differs, "InvalidDocumentContent", "DocumentKOS", "SOP Instance UID"),
     (source_patient_info_incomplete, "XDSRegistryMetadataError", "DocumentKOS", "PID-7"),
     (rplc_symbolic_target, "UnresolvedReferenceException", "assoc-rplc", "entryUUID"),
+    (signature_manifest_wrong, "InvalidDocumentContent", "Signature01", "manifest digest"),
+    (event_code_scheme_wrong, "XDSRegistryMetadataError", "DocumentKOS", "eventCodeList"),
 ]
 
 

@@ -104,6 +104,10 @@ KOS_CLASS = ("31", "1.2.250.1.213.1.1.4.1")
 KOS_TYPE = ("IMG-KOS", "1.2.250.1.213.1.1.4.12")
 KOS_FORMAT = ("1.2.840.10008.5.1.4.1.1.88.59", "1.2.840.10008.2.6.1")
 KOS_MIME = "application/dicom"
+# eventCodeList of a KOS: modality and anatomical region, in the DMP value sets or (as samples do) DICOM / SNOMED CT,
+# plus the CCAM act (1.2.250.1.213.2.5) seen in the ANS validator sample.
+KOS_EVENT_SCHEMES = ("1.2.250.1.213.1.1.5.618", "1.2.250.1.213.1.1.5.695", "1.2.840.10008.2.16.4",
+                     "2.16.840.1.113883.6.96", "1.2.250.1.213.2.5")
 
 SIG_CLASS_CODE = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
 SIG_TYPE_CODE = "E1762"

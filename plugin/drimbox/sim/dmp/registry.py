@@ -22,6 +22,12 @@ from .store import DmpStore, StoredDocument
 from .vihf import VihfContext, normalize_structure_id
 
 KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
+DSG_DIGESTS = {
+    "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
+    "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
+    "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
+}
 
 
 def _code_string(doc: DocumentEntryView, scheme: str) -> str:
@@ -122,7 +128,7 @@ class DmpRegistry:
             if kinds.get(doc.id) == rules.KIND_KOS:
                 self._check_kos_content(errors, doc, data)
             elif kinds.get(doc.id) == rules.KIND_SIGNATURE:
-                self._check_signature_content(errors, doc, data)
+                self._check_signature_content(errors, doc, data, sub, contents)
 
     @staticmethod
     def _check_kos_content(errors: ErrorCollector, doc: DocumentEntryView, data: bytes) -> None:
@@ -146,7 +152,9 @@ class DmpRegistry:
                                                    f"the INS {ins!r} of the DocumentEntry", doc.id)
 
     @staticmethod
-    def _check_signature_content(errors: ErrorCollector, doc: DocumentEntryView, data: bytes) -> None:
+    def _check_signature_content(errors: ErrorCollector, doc: DocumentEntryView, data: bytes,
+                                 sub: Submission, contents: dict[str, bytes]) -> None:
+        """IHE DSG: the signature's ds:Manifest must list every other document of the lot with its digest."""
         try:
             root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
         except etree.XMLSyntaxError as exc:
@@ -154,6 +162,31 @@ class DmpRegistry:
             return
         if root.tag != f"{{{c.DS}}}Signature" and root.find(f".//{{{c.DS}}}Signature") is None:
             errors.add("InvalidDocumentContent", f"signature {doc.id}: no ds:Signature element", doc.id)
+            return
+        manifest = root.find(f".//{{{c.DS}}}Manifest")
+        if manifest is None:
+            errors.add("InvalidDocumentContent", f"signature {doc.id}: no IHE DSG ds:Manifest", doc.id)
+            return
+        listed: dict[str, etree._Element] = {}
+        for ref in manifest.iterfind(f"{{{c.DS}}}Reference"):
+            listed[ref.get("URI", "").removeprefix("urn:oid:")] = ref
+        for other in sub.documents:
+            if other.id == doc.id or other.id not in contents:
+                continue
+            ref = listed.get(other.unique_id)
+            if ref is None:
+                errors.add("InvalidDocumentContent", f"signature {doc.id}: manifest does not list document "
+                                                     f"{other.unique_id}", doc.id)
+                continue
+            method = ref.find(f"{{{c.DS}}}DigestMethod")
+            algorithm = DSG_DIGESTS.get(method.get("Algorithm", "") if method is not None else "")
+            value = (ref.findtext(f"{{{c.DS}}}DigestValue") or "").strip()
+            if algorithm is None:
+                errors.add("InvalidDocumentContent", f"signature {doc.id}: unsupported digest method for "
+                                                     f"{other.unique_id}", doc.id)
+            elif base64.b64encode(hashlib.new(algorithm, contents[other.id]).digest()).decode() != value:
+                errors.add("InvalidDocumentContent", f"signature {doc.id}: manifest digest of {other.unique_id} "
+                                                     "does not match the submitted bytes", doc.id)
 
     @staticmethod
     def _check_associations(errors: ErrorCollector, sub: Submission, ss: SubmissionSetView,

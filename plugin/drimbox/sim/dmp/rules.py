@@ -214,7 +214,7 @@ def _check_kos(errors: ErrorCollector, doc: DocumentEntryView, language: str | N
     check_coded(errors, doc, c.DE_CLASS_CODE, "classCode", expected=c.KOS_CLASS)
     check_coded(errors, doc, c.DE_TYPE_CODE, "typeCode", expected=c.KOS_TYPE)
     check_coded(errors, doc, c.DE_FORMAT_CODE, "formatCode", expected=c.KOS_FORMAT)
-    check_coded(errors, doc, c.DE_EVENT_CODE, "eventCodeList", max_count=None)
+    check_coded(errors, doc, c.DE_EVENT_CODE, "eventCodeList", max_count=None, coding_schemes=c.KOS_EVENT_SCHEMES)
     if language is not None and language != "fr-FR":
         errors.add(META, f"KOS {doc.id}: languageCode must be fr-FR (got {language!r})", doc.id)
     if doc.unique_id and (not _OID.match(doc.unique_id) or len(doc.unique_id) > 64):
