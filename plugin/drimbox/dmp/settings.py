@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drimbox.config.fields import SettingsError
+
+AUTH_MODES = ("DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE", "AIR_PS", "AIR_PAT")
+
 
 @dataclass(frozen=True)
 class DmpSettings:
@@ -38,3 +42,11 @@ class DmpSettings:
     specialty_display: str = "Radio-diagnostic"
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 3600.0
+
+    def validate(self, path: str) -> None:
+        if self.auth_mode not in AUTH_MODES:
+            raise SettingsError(f"{path}.AuthMode must be one of {', '.join(AUTH_MODES)}, got {self.auth_mode!r}")
+        if not self.base_url.startswith(("https://", "http://")):
+            raise SettingsError(f"{path}.BaseUrl must be an absolute http(s) URL, got {self.base_url!r}")
+        if self.timeout_seconds <= 0:
+            raise SettingsError(f"{path}.TimeoutSeconds must be positive")

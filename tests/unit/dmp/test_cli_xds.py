@@ -63,3 +63,19 @@ def test_render_reports_unusable_inputs(tmp_path, capsys):
     assert "cannot build the lot" in capsys.readouterr().err
     assert main(["xds", "render", "--kos", str(tmp_path / "missing.dcm"), "--report", str(tmp_path / "cr.xml"),
                  "--out", str(tmp_path / "lot.xml")]) == 2
+
+
+def test_render_lot_uses_the_configured_signing_key(tmp_path, kos, report):
+    from drimbox.config.sections import IdentitySettings
+    from drimbox.crypto import xmlsig
+    from drimbox.crypto.keys import load_certificate_chain
+    from drimbox.dmp.render import render_lot
+    from drimbox.dmp.settings import DmpSettings
+
+    index = create_test_pki(tmp_path / "pki", boxes=("box-a",))
+    signing = index["boxes"]["box-a"]["signing"]
+    settings = DmpSettings(signing_cert=signing["fullchain"], signing_key=signing["key"])
+    data = render_lot(kos, report, {}, settings, IdentitySettings())
+    assertion = etree.fromstring(data).find(f".//{{{xds_ids.SAML2}}}Assertion")
+    root = load_certificate_chain(index["root"]["cert"])[0]
+    assert xmlsig.verify_enveloped(assertion, [root]).subject.rfc4514_string() == signing["subject"]
