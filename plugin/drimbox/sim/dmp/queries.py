@@ -29,7 +29,9 @@ GET_DOCUMENTS_PARAMS = {"$XDSDocumentEntryEntryUUID", "$XDSDocumentEntryUniqueId
 def parse_value(raw: str, param: str) -> list[str]:
     """"('a','b')" -> [a, b]; "'a'" -> [a]; "20200101" -> ["20200101"]."""
     text = raw.strip()
-    if text.startswith("(") and text.endswith(")"):
+    if text.startswith("(") != text.endswith(")"):
+        raise XdsRefusal.one("XDSRegistryError", f"parameter {param}: unbalanced parentheses in {raw!r}", param)
+    if text.startswith("("):
         text = text[1:-1]
     items: list[str] = []
     i, n = 0, len(text)
@@ -57,7 +59,10 @@ def parse_value(raw: str, param: str) -> list[str]:
         else:
             j = text.find(",", i)
             j = n if j < 0 else j
-            items.append(text[i:j].strip())
+            item = text[i:j].strip()
+            if "'" in item or "(" in item:
+                raise XdsRefusal.one("XDSRegistryError", f"parameter {param}: malformed value {raw!r}", param)
+            items.append(item)
             i = j
     return items
 
