@@ -54,6 +54,10 @@ def build_manifest(
     series = referenced_series(study)
     if not series:
         raise ManifestError(f"study {study.study_uid} has no instance a manifest can reference")
+    unclassed = [i.sop_instance_uid for s in series for i in s.instances if not i.sop_class_uid]
+    if unclassed:
+        raise ManifestError(f"{len(unclassed)} instance(s) of study {study.study_uid} have no SOP class UID, "
+                            f"e.g. {unclassed[0]}")
 
     now = now or datetime.now().astimezone()
     ds = document.new_kos(

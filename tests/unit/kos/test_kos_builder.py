@@ -183,6 +183,25 @@ def test_refuses_without_ins_or_study_or_instances():
         build_manifest(make_report(study), empty, retrieve_base=RETRIEVE_BASE, uid_root=UID_ROOT)
 
 
+def test_returned_dataset_reads_like_any_pydicom_dataset():
+    study = make_study_content(2, 3)
+    ds = build_manifest(make_report(study), study, retrieve_base=RETRIEVE_BASE, uid_root=UID_ROOT)
+    series = ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
+    assert [s.SeriesInstanceUID for s in series] == [s.series_uid for s in study.series]
+    assert len(ds.ContentSequence) == 7
+    assert ds.ContentSequence[-1].TextValue.startswith("Examen : ")
+    ds.ContentSequence[-1].TextValue = "Examen : changé"  # decoded elements still encode
+    assert read_manifest(encode_manifest(ds)).description == "Examen : changé"
+
+
+def test_refuses_instances_without_sop_class():
+    study = make_study_content(1, 2)
+    broken = replace(study, series=(replace(study.series[0], instances=(
+        study.series[0].instances[0], replace(study.series[0].instances[1], sop_class_uid=""))),))
+    with pytest.raises(ManifestError, match="no SOP class UID"):
+        build_manifest(make_report(study), broken, retrieve_base=RETRIEVE_BASE, uid_root=UID_ROOT)
+
+
 @pytest.mark.parametrize(("instances", "budget"), [(1300, 0.5), (10000, 3.0)])
 def test_build_and_encode_fast_enough(instances, budget):
     study = make_study_content(4, instances // 4)
