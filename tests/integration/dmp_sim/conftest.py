@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from drimbox.crypto.pki import cert_pem
 from drimbox.sim.dmp import DmpSimulator

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import threading
@@ -70,6 +69,8 @@ def test_request_log_records_verdicts(simulator, client):
     assert [e["verdict"] for e in log] == ["failure", "success"]
     assert log[0]["errors"][0]["code"] == "XDSNonIdenticalHash"
     assert log[1]["action"] == "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
+    last = requests.get(f"{simulator.url}/_sim/requests?limit=1", timeout=5).json()
+    assert [e["verdict"] for e in last] == ["success"]
 
 
 def _patient_query(ins: str) -> etree._Element:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from dmp_sim_fixtures import HL7, SAML, SOAP, build_lot, build_vihf, envelope, q, vihf_attributes
+from dmp_sim_fixtures import SAML, SOAP, build_lot, build_vihf, envelope, q, vihf_attributes
 
 pytestmark = pytest.mark.integration
 ITI41 = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"

@@ -10,7 +10,6 @@ import ssl
 import threading
 import time
 import traceback
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -130,7 +129,11 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "documents":
             return self._send_json(200, [d.summary() for d in sim.store.all_documents()])
         if name == "requests":
-            return self._send_json(200, list(sim.request_log))
+            query = self.path.partition("?")[2]
+            limit = next((int(v) for k, _, v in (p.partition("=") for p in query.split("&"))
+                          if k == "limit" and v.isdigit()), None)
+            entries = list(sim.request_log)
+            return self._send_json(200, entries[-limit:] if limit else entries)
         if name == "faults":
             return self._send_json(200, sim.faults.state())
         return self._send_json(404, {"error": f"unknown admin resource {name!r}"})
