@@ -1,0 +1,123 @@
+"""The composition root: builds the box's parts from its settings. Knows nothing of ``orthanc``.
+
+The Orthanc adapter creates one :class:`Box`, calls :meth:`start` when Orthanc has started, routes HTTP
+requests to :meth:`handle_http`, asks :meth:`allows` from its HTTP filter, and calls :meth:`stop` at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from pathlib import Path
+
+from drimbox import __version__
+from drimbox.config import Settings
+from drimbox.pacs.reader import PacsReader
+from drimbox.pacs.rest import OrthancRest
+from drimbox.pipeline.changes import ChangeFollower
+from drimbox.pipeline.intake import ReportIntake
+from drimbox.pipeline.manifests import ManifestReconciler
+from drimbox.pipeline.publisher import Publisher
+from drimbox.pipeline.workers import Workers
+from drimbox.store import Store
+from drimbox.trust.gate import Gate, GateRequest
+from drimbox.web.http import Request, Response, Router
+from drimbox.web.operator_api import OperatorApi
+
+log = logging.getLogger("drimbox")
+
+
+class Box:
+    def __init__(self, settings: Settings, *, orthanc_url: str):
+        self.settings = settings
+        self.started_at = time.time()
+        self.internal_secret = secrets.token_urlsafe(32)
+        self.store = Store.open(settings.store_url)
+        self.gate = Gate(self._gate_secret(), self.internal_secret)
+        self.rest = OrthancRest(orthanc_url, self.internal_secret)
+        self.reader = PacsReader(self.rest, self.store)
+        self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
+                                             dmp_enabled=settings.dmp.enabled)
+        self.publisher = self._publisher()
+        self.workers = Workers(
+            self.store, self.reconciler, None, self.publisher,
+            reconcile_threads=settings.publication.worker_threads,
+            follower_poll_seconds=settings.publication.changes_poll_seconds)
+        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
+        self.workers.follower = self.follower
+        self.intake = ReportIntake(self.store, self._study_summary, self.workers.schedule, settings.publication)
+        self.router = Router()
+        OperatorApi(self.store, self.intake, schedule=self.workers.schedule,
+                    wake_publisher=self.workers.wake_publisher, status=self.status).register(self.router)
+        self.mllp = None
+
+    def _gate_secret(self) -> bytes:
+        stored = self.store.get_fact("gate_secret")
+        if stored is None:
+            stored = secrets.token_hex(32)
+            self.store.set_fact("gate_secret", stored)
+        return bytes.fromhex(stored)
+
+    def _publisher(self) -> Publisher | None:
+        if not self.settings.dmp.enabled:
+            return None
+        from drimbox.dmp.client import DmpClient
+
+        client = DmpClient(self.settings.dmp, self.settings.identity)
+        return Publisher(self.store, client, self.settings.dmp)
+
+    def _study_summary(self, study_uid: str):
+        study = self.reader.find_study(study_uid)
+        return self.reader.study_summary(study) if study else None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.workers.start()
+        if self.settings.hl7.enabled:
+            from drimbox.reports.mllp import MllpServer
+
+            self.mllp = MllpServer(self.settings.hl7.host, self.settings.hl7.port, self._handle_mllp,
+                                   max_message_bytes=self.settings.hl7.max_message_bytes)
+            self.mllp.start()
+            log.info("HL7 MLLP listener on %s:%d", self.settings.hl7.host, self.mllp.port)
+        for study_uid in self.store.pending_studies():
+            self.workers.schedule(study_uid)
+        self.workers.wake_follower()
+
+    def stop(self) -> None:
+        if self.mllp is not None:
+            self.mllp.stop()
+        self.workers.stop()
+
+    # --- entry points ---------------------------------------------------------------------------
+    def _handle_mllp(self, raw: bytes) -> bytes:
+        ack, _ = self.intake.receive_hl7(raw, channel="mllp")
+        return ack
+
+    def on_orthanc_change(self) -> None:
+        """Any change Orthanc reports: the follower reads the change log from its cursor."""
+        self.workers.wake_follower()
+
+    def allows(self, uri: str, method: str, headers: dict) -> bool:
+        return self.gate.allows(GateRequest(uri, method, headers))
+
+    def handle_http(self, request: Request) -> Response:
+        try:
+            return self.router.dispatch(request)
+        except Exception as error:  # a bug must not become Orthanc's generic 500 without a trace
+            log.exception("error handling %s %s", request.method, request.path)
+            return Response.error(500, f"internal error: {type(error).__name__}: {error}")
+
+    def status(self) -> dict:
+        jobs = self.store.list_publications(state="queued", limit=10000)
+        failed = self.store.list_publications(state="failed", limit=10000)
+        return {
+            "version": __version__,
+            "uptime_seconds": round(time.time() - self.started_at),
+            "hl7_port": self.mllp.port if self.mllp else None,
+            "wado_rs_base": self.settings.identity.wado_rs_base,
+            "changes_cursor": self.follower.cursor,
+            "publications": {"queued": len(jobs), "failed": len(failed)},
+            "studies_with_problems": [s.study_uid for s in self.store.list_studies(limit=1000) if s.problem],
+        }

@@ -1,0 +1,89 @@
+"""The only module that touches ``orthanc``: registers callbacks and turns them into plain calls on a Box.
+
+Callbacks never block: the change callback wakes a worker, the HTTP filter is a pure decision, and the REST
+callback answers from the store (worker threads do the network work).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from drimbox.box import Box
+from drimbox.config import SettingsError, load_settings
+from drimbox.web.http import Request, Response
+
+METHODS = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE"}
+log = logging.getLogger("drimbox")
+
+
+class _OrthancLogHandler(logging.Handler):
+    def __init__(self, orthanc):
+        super().__init__()
+        self.orthanc = orthanc
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self.orthanc.LogError(message)
+        elif record.levelno >= logging.WARNING:
+            self.orthanc.LogWarning(message)
+        else:
+            self.orthanc.LogInfo(message)
+
+
+def install(orthanc) -> Box:
+    handler = _OrthancLogHandler(orthanc)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root = logging.getLogger("drimbox")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+    configuration = json.loads(orthanc.GetConfiguration())
+    try:
+        settings = load_settings(configuration)
+    except SettingsError as error:
+        orthanc.LogError(f"DRIMbox configuration error: {error}")
+        raise
+    orthanc_url = settings.orthanc_url
+    if configuration.get("HttpPort") and orthanc_url == "http://127.0.0.1:8042":
+        orthanc_url = f"http://127.0.0.1:{configuration['HttpPort']}"
+    box = Box(settings, orthanc_url=orthanc_url)
+
+    def on_change(change_type, level, resource_id):
+        if change_type == orthanc.ChangeType.ORTHANC_STARTED:
+            # start outside the callback thread: the first catch-up may take a while
+            threading.Thread(target=box.start, name="drimbox-start", daemon=True).start()
+        elif change_type == orthanc.ChangeType.ORTHANC_STOPPED:
+            box.stop()
+        elif change_type in (orthanc.ChangeType.STABLE_STUDY, orthanc.ChangeType.NEW_STUDY):
+            box.on_orthanc_change()
+
+    def http_filter(uri, **request):
+        return box.allows(uri, METHODS.get(request.get("method"), "OTHER"), request.get("headers") or {})
+
+    def rest(output, uri, **request):
+        query = request.get("get") or {}
+        response = box.handle_http(Request(
+            method=request.get("method", "GET"), path=uri, query=dict(query),
+            headers=dict(request.get("headers") or {}), body=request.get("body") or b""))
+        send(output, response)
+
+    orthanc.RegisterOnChangeCallback(on_change)
+    orthanc.RegisterIncomingHttpRequestFilter(http_filter)
+    orthanc.RegisterRestCallback("/drimbox/(.*)", rest)
+    orthanc.RegisterRestCallback("/drimbox", rest)
+    return box
+
+
+def send(output, response: Response) -> None:
+    body = response.body if isinstance(response.body, bytes) else response.body.encode()
+    for name, value in response.headers.items():
+        output.SetHttpHeader(name, value)
+    if response.status == 200:
+        output.AnswerBuffer(body, response.content_type)
+        return
+    output.SetHttpHeader("Content-Type", response.content_type)
+    text = body.decode("utf-8", errors="replace")
+    output.SendHttpStatus(response.status, text, len(text.encode("utf-8")))

@@ -1,0 +1,76 @@
+"""Following Orthanc's change log with a persisted cursor.
+
+The STABLE_STUDY callback is not durable (an event due while Orthanc stops is never delivered to plugins),
+but ``/changes`` records it. So the callback only wakes this follower, which reads the log from the stored
+cursor: the live path and the catch-up after a restart are the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from drimbox.pacs.reader import PacsReader
+from drimbox.pacs.rest import OrthancRest
+from drimbox.store import Store
+
+log = logging.getLogger("drimbox.changes")
+CURSOR_FACT = "orthanc_changes_cursor"
+
+
+@dataclass
+class ChangeBatch:
+    new_instances: list[str] = field(default_factory=list)
+    deleted_instances: list[str] = field(default_factory=list)
+    stable_studies: list[str] = field(default_factory=list)  # Orthanc ids
+    last: int = 0
+    done: bool = True
+
+
+def read_changes(page: dict) -> ChangeBatch:
+    batch = ChangeBatch(last=int(page.get("Last", 0)), done=bool(page.get("Done", True)))
+    for change in page.get("Changes", []):
+        kind, level, orthanc_id = change.get("ChangeType"), change.get("ResourceType"), change.get("ID")
+        if kind == "NewInstance":
+            batch.new_instances.append(orthanc_id)
+        elif kind == "StableStudy":
+            batch.stable_studies.append(orthanc_id)
+        elif kind == "Deleted" and level == "Instance":
+            batch.deleted_instances.append(orthanc_id)
+    return batch
+
+
+class ChangeFollower:
+    def __init__(self, rest: OrthancRest, reader: PacsReader, store: Store, on_stable_study, page_size: int = 1000):
+        self.rest = rest
+        self.reader = reader
+        self.store = store
+        self.on_stable_study = on_stable_study  # callable(study_uid)
+        self.page_size = page_size
+
+    @property
+    def cursor(self) -> int:
+        return int(self.store.get_fact(CURSOR_FACT, "0") or 0)
+
+    def poll(self) -> int:
+        """Process every change since the cursor; returns how many stable studies were seen."""
+        seen = 0
+        while True:
+            cursor = self.cursor
+            batch = read_changes(self.rest.get_json("/changes", since=cursor, limit=self.page_size))
+            if batch.new_instances:
+                self.reader.learn_instances(batch.new_instances)
+            if batch.deleted_instances:
+                self.store.forget_instances(batch.deleted_instances)
+            for orthanc_id in dict.fromkeys(batch.stable_studies):
+                study = self.reader.study_by_id(orthanc_id)
+                if study is None:  # deleted since
+                    continue
+                self.store.update_study(study.study_uid, orthanc_id=orthanc_id, stable_at=self.store.clock(),
+                                        pending=1)
+                self.on_stable_study(study.study_uid)
+                seen += 1
+            if batch.last > cursor:
+                self.store.set_fact(CURSOR_FACT, str(batch.last))
+            if batch.done or batch.last <= cursor:
+                return seen

@@ -1,0 +1,124 @@
+"""The box's background threads. Orthanc callbacks only enqueue or wake; all the work happens here."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Callable
+
+from drimbox.pipeline.changes import ChangeFollower
+from drimbox.pipeline.manifests import ManifestReconciler
+from drimbox.pipeline.publisher import Publisher
+from drimbox.store import Store
+
+log = logging.getLogger("drimbox.workers")
+
+
+class Workers:
+    def __init__(self, store: Store, reconciler: ManifestReconciler, follower: ChangeFollower,
+                 publisher: Publisher | None, *, reconcile_threads: int = 2, publisher_threads: int = 2,
+                 follower_poll_seconds: float = 5.0, sweep_seconds: float = 300.0):
+        self.store = store
+        self.reconciler = reconciler
+        self.follower = follower
+        self.publisher = publisher
+        self.reconcile_threads = reconcile_threads
+        self.publisher_threads = publisher_threads
+        self.follower_poll_seconds = follower_poll_seconds
+        self.sweep_seconds = sweep_seconds
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._queued: set[str] = set()
+        self._queued_lock = threading.Lock()
+        self._follower_wake = threading.Event()
+        self._publisher_wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.on_manifest: Callable[[str], None] | None = None
+
+    # --- called from Orthanc callbacks and intake (must return at once) -------------------------
+    def schedule(self, study_uid: str) -> None:
+        with self._queued_lock:
+            if study_uid in self._queued:
+                return
+            self._queued.add(study_uid)
+        self._queue.put(study_uid)
+
+    def wake_follower(self) -> None:
+        self._follower_wake.set()
+
+    def wake_publisher(self) -> None:
+        self._publisher_wake.set()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._spawn("drimbox-changes", self._follow)
+        for n in range(self.reconcile_threads):
+            self._spawn(f"drimbox-reconcile-{n}", self._reconcile_loop)
+        if self.publisher is not None:
+            for n in range(self.publisher_threads):
+                self._spawn(f"drimbox-publish-{n}", self._publish_loop)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._follower_wake.set()
+        self._publisher_wake.set()
+        for _ in range(self.reconcile_threads):
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # --- loops ------------------------------------------------------------------------------------
+    def _follow(self) -> None:
+        last_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                self.follower.poll()
+                if time.monotonic() - last_sweep > self.sweep_seconds:
+                    last_sweep = time.monotonic()
+                    for study_uid in self.store.pending_studies():
+                        self.schedule(study_uid)
+                    for record in self.store.list_studies(state="waiting_images", limit=10000):
+                        self.schedule(record.study_uid)
+            except Exception:
+                log.exception("following Orthanc's changes failed; retrying")
+            self._follower_wake.wait(self.follower_poll_seconds)
+            self._follower_wake.clear()
+
+    def _reconcile_loop(self) -> None:
+        while True:
+            study_uid = self._queue.get()
+            if study_uid is None:
+                return
+            with self._queued_lock:
+                self._queued.discard(study_uid)
+            try:
+                result = self.reconciler.reconcile(study_uid)
+            except Exception:
+                log.exception("reconcile %s crashed", study_uid)
+                continue
+            if result.new_manifest or result.state == "withdrawn":
+                self._publisher_wake.set()
+                if self.on_manifest and result.new_manifest:
+                    self.on_manifest(result.new_manifest)
+
+    def _publish_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.publisher.run_once()
+            except Exception:
+                log.exception("publisher loop error")
+                job = None
+            if job is not None:
+                continue
+            due = self.store.next_publication_due()
+            wait = 30.0 if due is None else min(30.0, max(0.05, due - self.store.clock()))
+            self._publisher_wake.wait(wait)
+            self._publisher_wake.clear()

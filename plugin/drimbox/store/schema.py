@@ -1,0 +1,107 @@
+"""Schema migrations, applied in order. Never edit a released step; append a new one."""
+
+MIGRATIONS: list[list[str]] = [
+    [
+        # Every inbound HL7/REST message, usable or not: nothing a RIS sends is lost.
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            received_at REAL NOT NULL,
+            channel TEXT NOT NULL,
+            message_type TEXT NOT NULL DEFAULT '',
+            control_id TEXT NOT NULL DEFAULT '',
+            event TEXT,
+            report_id TEXT,
+            raw BLOB NOT NULL,
+            ack_code TEXT NOT NULL DEFAULT '',
+            ack_text TEXT NOT NULL DEFAULT '',
+            errors TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE INDEX messages_report ON messages (report_id)",
+        # One row per report version the box accepted.
+        """CREATE TABLE reports (
+            report_id TEXT PRIMARY KEY,
+            message_id INTEGER REFERENCES messages(id),
+            received_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            state TEXT NOT NULL,
+            problem TEXT NOT NULL DEFAULT '',
+            replaces_report_id TEXT,
+            replaced_by_report_id TEXT,
+            study_uids TEXT NOT NULL DEFAULT '[]',
+            flags TEXT NOT NULL DEFAULT '{}',
+            cda BLOB,
+            viewer_partial_url TEXT
+        )""",
+        # One row per study the pipeline knows about (from the PACS, from a report, or both).
+        """CREATE TABLE studies (
+            study_uid TEXT PRIMARY KEY,
+            orthanc_id TEXT,
+            report_id TEXT,
+            state TEXT NOT NULL,
+            problem TEXT NOT NULL DEFAULT '',
+            stable_at REAL,
+            pending INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX studies_pending ON studies (pending)",
+        """CREATE TABLE manifests (
+            kos_uid TEXT PRIMARY KEY,
+            study_uid TEXT NOT NULL,
+            report_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            status TEXT NOT NULL,
+            replaces_kos_uid TEXT,
+            fingerprint TEXT NOT NULL,
+            series_count INTEGER NOT NULL,
+            instance_count INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            data BLOB NOT NULL,
+            dmp_entry_uuid TEXT,
+            dmp_status TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX manifests_study ON manifests (study_uid, version)",
+        """CREATE TABLE publications (
+            id INTEGER PRIMARY KEY,
+            study_uid TEXT NOT NULL,
+            kos_uid TEXT NOT NULL,
+            action TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            dmp_entry_uuid TEXT,
+            replaces_entry_uuid TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            ready_at REAL NOT NULL,
+            done_at REAL,
+            claimed_by TEXT,
+            claimed_until REAL
+        )""",
+        "CREATE INDEX publications_due ON publications (state, next_attempt_at)",
+        "CREATE INDEX publications_study ON publications (study_uid, id)",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            entry_point TEXT NOT NULL,
+            action TEXT NOT NULL,
+            outcome_status INTEGER NOT NULL,
+            professional_id TEXT,
+            study_uid TEXT,
+            kos_uid TEXT,
+            event TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_at ON audit (at)",
+        "CREATE INDEX audit_study ON audit (study_uid)",
+        "CREATE TABLE facts (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL)",
+        # What Orthanc does not index in 1.10 but a manifest needs: the SOP class of each instance and, for
+        # key objects, their kind (and the instances a rejection note rejects).
+        """CREATE TABLE instances (
+            orthanc_id TEXT PRIMARY KEY,
+            sop_class_uid TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT '',
+            rejects TEXT NOT NULL DEFAULT '[]'
+        )""",
+    ],
+]
