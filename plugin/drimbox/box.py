@@ -6,8 +6,10 @@ requests to :meth:`handle_http`, asks :meth:`allows` from its HTTP filter, and c
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +49,9 @@ class Box:
         self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
         self.workers.follower = self.follower
         self.intake = ReportIntake(self.store, self._study_summary, self.workers.schedule, settings.publication)
+        self.psc = self._psc_client()
+        self.whitelist = self._whitelist_keeper()
+        self._stopping = threading.Event()
         self.router = Router()
         OperatorApi(self.store, self.intake, schedule=self.workers.schedule,
                     wake_publisher=self.workers.wake_publisher, status=self.status).register(self.router)
@@ -67,6 +72,39 @@ class Box:
         client = DmpClient(self.settings.dmp, self.settings.identity)
         return Publisher(self.store, client, self.settings.dmp)
 
+    def _psc_client(self):
+        from drimbox.psc.client import PscClient
+
+        redirect = self.settings.identity.public_viewer_url.rstrip("/") + "/drimbox/psc/callback"
+        return PscClient(self.settings.psc, redirect_uri=redirect)
+
+    def _whitelist_keeper(self):
+        """The signed list in force lives in the store, so a restart or another node sees the same list."""
+        settings = self.settings.whitelist
+        if not settings.source:
+            log.warning("no whitelist configured (DRIMbox.Whitelist.Source): no peer is trusted")
+            return None
+        from drimbox.crypto.keys import load_certificate_chain
+        from drimbox.trust.whitelist import WhitelistKeeper
+
+        stored = self.store.get_fact("whitelist_in_force")
+        return WhitelistKeeper(
+            settings.source, load_certificate_chain(settings.trust_anchor),
+            last_valid=base64.b64decode(stored) if stored else None,
+            on_accept=lambda xml, verdict: self.store.set_fact("whitelist_in_force", base64.b64encode(xml).decode()),
+            crl_urls=settings.crl_urls, signer_cn=settings.signer_cn, signer_ou=settings.signer_ou,
+            require_revocation_check=settings.require_revocation_check)
+
+    def _refresh_whitelist_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                verdict = self.whitelist.refresh()
+                if not verdict.valid:
+                    log.warning("whitelist refused, the previous one stays in force: %s", verdict.reason)
+            except Exception:
+                log.exception("whitelist refresh failed; the previous list stays in force")
+            self._stopping.wait(self.settings.whitelist.refresh_hours * 3600)
+
     def _study_summary(self, study_uid: str):
         study = self.reader.find_study(study_uid)
         return self.reader.study_summary(study) if study else None
@@ -84,8 +122,11 @@ class Box:
         for study_uid in self.store.pending_studies():
             self.workers.schedule(study_uid)
         self.workers.wake_follower()
+        if self.whitelist is not None:
+            threading.Thread(target=self._refresh_whitelist_forever, name="drimbox-whitelist", daemon=True).start()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.mllp is not None:
             self.mllp.stop()
         self.workers.stop()
