@@ -7,7 +7,10 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SITE = os.environ.get("DRIMBOX_SITE_PACKAGES") or os.path.join(
     os.path.dirname(_HERE), ".venv", "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
+_BEFORE = list(sys.path)
 site.addsitedir(_SITE)  # processes .pth files, so the editable install of the drimbox package is found
+# The venv goes first: Debian's dist-packages (e.g. an older python3-cryptography) must not shadow it.
+sys.path[:] = [p for p in sys.path if p not in _BEFORE] + _BEFORE
 
 import orthanc  # noqa: E402
 

@@ -118,8 +118,10 @@ def test_tls_requires_client_certificate(tmp_path, tls_files, signing_ca_file, p
     with DmpSimulator(str(tmp_path / "tls"), tls_cert=tls_files["server_cert"], tls_key=tls_files["server_key"],
                       client_ca=tls_files["ca"], signing_ca=signing_ca_file) as sim:
         assert sim.url.startswith("https://")
-        with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
-            requests.get(sim.url, verify=tls_files["ca"], timeout=5)
+        refused = requests.post(sim.repository_url, data=b"<x/>", verify=tls_files["ca"], timeout=5)
+        assert refused.status_code == 403 and "client certificate" in refused.text
+        # a person may read the admin views without a certificate
+        assert requests.get(sim.url + "/_sim/documents", verify=tls_files["ca"], timeout=5).json() == []
         client = DmpTestClient(sim.url, pki.signer, cert=(tls_files["client_cert"], tls_files["client_key"]),
                                verify=tls_files["ca"])
         assert client.submit(build_lot()).response_status() == SUCCESS

@@ -148,7 +148,14 @@ class _Handler(BaseHTTPRequestHandler):
         if route[1] not in ENDPOINT_ACTIONS:
             self._read_body()
             return self._send_json(404, {"error": f"no SOAP endpoint {route[1]!r}"})
+        if self.server.simulator.client_ca and not self._client_certificate():
+            self._read_body()
+            return self._send_json(403, {"error": "mutual TLS: a client certificate issued by the DMP's CA is required"})
         return self._soap(route[1])
+
+    def _client_certificate(self) -> dict | None:
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        return getpeercert() if getpeercert else None
 
     def _admin_post(self, name: str) -> None:
         sim = self.server.simulator
@@ -300,7 +307,9 @@ class DmpSimulator:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(self.tls_cert, self.tls_key)
         if self.client_ca:
-            ctx.verify_mode = ssl.CERT_REQUIRED
+            # Optional at the TLS layer so that a person can read the admin JSON views in a browser;
+            # the SOAP endpoints refuse a caller without a verified certificate (see do_POST).
+            ctx.verify_mode = ssl.CERT_OPTIONAL
             ctx.load_verify_locations(cafile=self.client_ca)
         return ctx
 

@@ -1,0 +1,60 @@
+"""``drimbox run``: start a box (and by default the DMP and PSC simulators) and stay in the foreground."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("DRIMBOX_HOME") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "drimbox")
+    return Path(base)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="start a DRIMbox with its simulators (Ctrl-C stops everything)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the box keeps its data, configuration and logs (default: $DRIMBOX_HOME or "
+                             "~/.local/share/drimbox)")
+    parser.add_argument("--no-simulators", action="store_true",
+                        help="do not start the DMP and PSC simulators (no DMP publication)")
+    parser.add_argument("--stable-age", type=int, default=10,
+                        help="seconds without new instance before a study counts as complete (Orthanc StableAge)")
+    parser.add_argument("--two-boxes", action="store_true",
+                        help="start box-a and box-b (a two-box DRIM-M network on one machine)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from drimbox.launcher.network import LocalNetwork
+    from drimbox.launcher.processes import ProcessError
+
+    names = ("box-a", "box-b") if args.two_boxes else ("box-a",)
+    network = LocalNetwork(args.data_dir or default_data_dir(), box_names=names,
+                           simulators=not args.no_simulators, stable_age=args.stable_age)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        network.start()
+    except ProcessError as error:
+        print(f"drimbox run: {error}")
+        return 1
+    print(network.describe(), flush=True)
+    print("\nRunning. Ctrl-C stops every process started here.", flush=True)
+    try:
+        while not stop.is_set():
+            stop.wait(1.0)
+            dead = [b.name for b in network.boxes.values() if not (b.orthanc.running and b.nginx.running)]
+            dead += [p.name for p in network.processes if not p.running]
+            if dead:
+                print(f"drimbox run: {', '.join(dead)} stopped unexpectedly; see the logs. Stopping.")
+                return 1
+    finally:
+        print("Stopping...", flush=True)
+        network.stop()
+        print("Stopped.", flush=True)
+    return 0

@@ -1,0 +1,123 @@
+"""A DRIM-M network on one machine: the DMP and PSC simulators, a signed demo whitelist, and one or more boxes."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from drimbox.crypto.pki import create_test_pki
+from drimbox.launcher.box_instance import REPO, BoxInstance
+from drimbox.launcher.ports import BoxPorts, SimulatorPorts
+from drimbox.launcher.processes import ManagedProcess, wait_for_port
+from drimbox.samples.whitelist import make_demo_whitelist
+
+DRIMBOX = str(Path(sys.executable).with_name("drimbox"))
+PSC_REALM = "/auth/realms/esante-wallet"
+
+
+def default_ohif_dir() -> str:
+    dist = REPO / "viewer" / "dist"
+    return str(dist) if (dist / "index.html").exists() else ""
+
+
+@dataclass
+class LocalNetwork:
+    data_dir: Path
+    box_names: tuple[str, ...] = ("box-a",)
+    simulators: bool = True
+    sim_ports: SimulatorPorts = field(default_factory=SimulatorPorts)
+    box_ports: dict[str, BoxPorts] = field(default_factory=dict)
+    stable_age: int = 10
+    host: str = "localhost"
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        self.processes: list[ManagedProcess] = []
+        self.boxes: dict[str, BoxInstance] = {}
+        self.pki: dict | None = None
+
+    @property
+    def dmp_url(self) -> str:
+        return f"https://{self.host}:{self.sim_ports.dmp}/dmp"
+
+    @property
+    def psc_issuer(self) -> str:
+        return f"https://{self.host}:{self.sim_ports.psc}{PSC_REALM}"
+
+    def ports_of(self, name: str, index: int) -> BoxPorts:
+        return self.box_ports.get(name) or BoxPorts.shifted(index * 100)
+
+    def start(self) -> "LocalNetwork":
+        names = tuple(dict.fromkeys((*self.box_names, "box-a", "box-b")))
+        self.pki = create_test_pki(self.data_dir / "pki", hosts=(self.host, "127.0.0.1"), boxes=names)
+        if self.simulators:
+            self._start_simulators()
+        planned = {name: self.ports_of(name, i) for i, name in enumerate(self.box_names)}
+        whitelist = self.data_dir / "whitelist.xml"
+        members = {name: {"db": f"{self.host}:{ports.db}", "vi": f"{self.host}:{ports.vi}"}
+                   for name, ports in planned.items()}
+        whitelist.write_bytes(make_demo_whitelist(self.pki, members))
+        try:
+            for name, ports in planned.items():
+                box = BoxInstance(self.data_dir / name, ports=ports, name=name, pki=self.pki,
+                                  dmp_url=self.dmp_url if self.simulators else None,
+                                  psc_issuer=self.psc_issuer if self.simulators else None,
+                                  whitelist=str(whitelist), ohif_dir=default_ohif_dir() or None,
+                                  stable_age=self.stable_age, aet=name.upper().replace("-", ""), host=self.host)
+                self.boxes[name] = box
+                box.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_simulators(self) -> None:
+        pki = self.pki
+        dmp_server, psc_server = pki["servers"]["dmp-sim"], pki["servers"]["psc-sim"]
+        dmp = ManagedProcess("DMP simulator", [
+            DRIMBOX, "dmp-sim", "--port", str(self.sim_ports.dmp), "--data-dir", str(self.data_dir / "dmp-sim"),
+            "--tls-cert", dmp_server["fullchain"], "--tls-key", dmp_server["key"],
+            "--client-ca", pki["ca_bundle"], "--signing-ca", pki["ca_bundle"]],
+            log_path=self.data_dir / "logs" / "dmp-sim.log")
+        psc = ManagedProcess("PSC simulator", [
+            DRIMBOX, "psc-sim", "--port", str(self.sim_ports.psc),
+            "--tls-cert", psc_server["fullchain"], "--tls-key", psc_server["key"],
+            "--public-url", f"https://{self.host}:{self.sim_ports.psc}"],
+            log_path=self.data_dir / "logs" / "psc-sim.log")
+        for process, port in ((dmp, self.sim_ports.dmp), (psc, self.sim_ports.psc)):
+            process.start()
+            self.processes.append(process)
+            process.wait_until(lambda p=port: wait_for_port("127.0.0.1", p), 30, "listening")
+
+    def stop(self) -> None:
+        for box in reversed(list(self.boxes.values())):
+            box.stop()
+        for process in reversed(self.processes):
+            process.stop()
+
+    def describe(self) -> str:
+        lines = []
+        for name, box in self.boxes.items():
+            user, password = box.operator_auth
+            lines += [
+                f"DRIMbox {name}",
+                f"  Orthanc Explorer (operator) : {box.admin_url}/app/explorer.html   user {user!r}, password {password!r}",
+                f"  Operator API                : {box.admin_url}/drimbox/status",
+                f"  DICOM (C-STORE, C-FIND)     : AE title {box.aet}, port {box.ports.dicom}",
+                f"  HL7 v2 over MLLP (RIS)      : {box.bind}:{box.ports.hl7}",
+                f"  WADO-RS for peers (db host) : {box.wado_rs_base}",
+                f"  Viewer (vi host)            : {box.vi_url}/",
+                f"  Data and logs               : {box.data_dir}",
+            ]
+        if self.simulators:
+            lines += [
+                "Simulators",
+                f"  DMP (XDS.b)                 : {self.dmp_url}   documents: {self.dmp_url}/_sim/documents",
+                f"  Pro Santé Connect           : {self.psc_issuer}",
+            ]
+        lines.append(f"TLS: test CA at {self.pki['ca_bundle']} (add it to your browser to avoid warnings)")
+        return "\n".join(lines)
