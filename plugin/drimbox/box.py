@@ -26,6 +26,7 @@ from drimbox.store import Store
 from drimbox.trust.gate import Gate, GateRequest
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.operator_api import OperatorApi
+from drimbox.web.operator_ui import OperatorUi
 
 log = logging.getLogger("drimbox")
 
@@ -53,8 +54,13 @@ class Box:
         self.whitelist = self._whitelist_keeper()
         self._stopping = threading.Event()
         self.router = Router()
-        OperatorApi(self.store, self.intake, schedule=self.workers.schedule,
-                    wake_publisher=self.workers.wake_publisher, status=self.status).register(self.router)
+        self.operator_api = OperatorApi(self.store, self.intake, schedule=self.workers.schedule,
+                                        wake_publisher=self.workers.wake_publisher, status=self.status)
+        self.operator_api.register(self.router)
+        self.peer_api = __import__("drimbox.web.peer_api").web.peer_api.PeerApi(self)
+        self.peer_api.register(self.router)
+        __import__("drimbox.web.viewer_api").web.viewer_api.ViewerApi.from_box(self).register(self.router)
+        OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         self.mllp = None
 
     def _gate_secret(self) -> bytes:

@@ -13,6 +13,7 @@ import threading
 from drimbox.box import Box
 from drimbox.config import SettingsError, load_settings
 from drimbox.web.http import Request, Response
+from drimbox.web.operator_ui import EXPLORER_EXTENSION
 
 METHODS = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE"}
 log = logging.getLogger("drimbox")
@@ -74,6 +75,7 @@ def install(orthanc) -> Box:
     orthanc.RegisterIncomingHttpRequestFilter(http_filter)
     orthanc.RegisterRestCallback("/drimbox/(.*)", rest)
     orthanc.RegisterRestCallback("/drimbox", rest)
+    orthanc.ExtendOrthancExplorer(EXPLORER_EXTENSION)
     return box
 
 
