@@ -23,6 +23,7 @@ def test_dashboard_shows_studies_refused_messages_and_explorer_button(box, opera
     home = operator.get("/drimbox/ui")
     assert home.status_code == 200 and home.headers["Content-Type"].startswith("text/html")
     assert study.study_uid in home.text
+    assert "non configurée" in home.text  # this box has no whitelist: the operator is told no peer is trusted
     assert f'/drimbox/messages/{refused.json()["message_id"]}' in home.text  # the refused message is listed
 
     page = operator.get(f"/drimbox/ui/studies/{study.study_uid}")
