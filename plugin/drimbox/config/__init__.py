@@ -12,7 +12,6 @@ from drimbox.config.fields import SettingsError, read_section
 from drimbox.config.sections import (
     Hl7Settings,
     IdentitySettings,
-    OperatorSettings,
     PublicationSettings,
 )
 from drimbox.dmp.settings import DmpSettings
@@ -36,7 +35,6 @@ class Settings:
     whitelist: WhitelistSettings = field(default_factory=WhitelistSettings, metadata={"section": WhitelistSettings})
     peer_access: PeerAccessSettings = field(default_factory=PeerAccessSettings, metadata={"section": PeerAccessSettings})
     viewer: ViewerSettings = field(default_factory=ViewerSettings, metadata={"section": ViewerSettings})
-    operator: OperatorSettings = field(default_factory=OperatorSettings, metadata={"section": OperatorSettings})
 
     @property
     def store_url(self) -> str:

@@ -55,10 +55,3 @@ class PublicationSettings:
     worker_threads: int = 2
     # Poll period of the /changes cursor (the stable-study event alone is not durable).
     changes_poll_seconds: float = 5.0
-
-
-@dataclass(frozen=True)
-class OperatorSettings:
-    # Users allowed on the operator entry (Orthanc Explorer, /drimbox REST): an htpasswd-style file
-    # with `user:{SSHA}...` or `user:$6$...` lines. Empty = generated at first start in the data dir.
-    users_file: str = ""
