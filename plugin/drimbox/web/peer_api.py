@@ -1,0 +1,205 @@
+"""The `db` host's routes: the access decision nginx asks for every peer WADO-RS request, the denial answer,
+and the health check (spec-facts section 7).
+
+How a peer request flows (launcher/templates/nginx.conf.j2, db server)::
+
+    peer --TLS--> nginx /wado-rs/... --auth_request--> POST /drimbox/peer/authz   (this module)
+                    | 2xx: forward to Orthanc /dicom-web/... with the grant and our Accept (C++, no Python)
+                    | 401/403: error_page -> GET /drimbox/peer/denied -> the real status and a JSON body
+
+Orthanc hands Python only the FIRST of repeated headers (validators send one Accept header per transfer
+syntax), so nginx sends the client's raw request header block as the body of the authz subrequest
+(``$echo_client_request_headers`` of the echo module that Debian's nginx-light ships) and only its own,
+trusted headers as headers: ``X-Original-Uri``, ``X-Original-Method``, ``X-Ssl-Client-Verify``,
+``X-Ssl-Client-S-Dn``, ``X-Request-Id``. A GET without body falls back to the (collapsed) headers.
+
+Every decision, allowed or not, is written to the audit trail before answering; if the audit trail cannot be
+written the request is refused (503).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timezone
+
+from drimbox import __version__
+from drimbox.trust.peer_facts import BoxPeerFacts
+from drimbox.trust.policy import PeerRequest, decide_peer_request
+from drimbox.web.http import Request, Response, Router
+
+log = logging.getLogger("drimbox.peer")
+
+GRANT_TTL_SECONDS = 30.0  # nginx uses the grant at once; a long transfer keeps its already-checked connection
+DENIAL_STATUSES = {400, 401, 403, 404, 410, 503}
+_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def parse_raw_headers(raw: bytes) -> dict[str, list[str]]:
+    """A raw HTTP/1.x request head (request line + header lines) -> lower-case name -> values, in order."""
+    headers: dict[str, list[str]] = {}
+    text = raw.decode("latin-1")
+    lines = text.split("\n")
+    for line in lines[1:]:
+        line = line.rstrip("\r")
+        if not line:
+            break
+        if line[0] in " \t" and headers:  # obsolete line folding: continue the previous value
+            name = next(reversed(headers))
+            headers[name][-1] += " " + line.strip()
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return headers
+
+
+def _header_text(value: str, limit: int = 300) -> str:
+    return _HEADER_SAFE.sub("?", value)[:limit]
+
+
+class PeerApi:
+    def __init__(self, box, *, facts: BoxPeerFacts | None = None):
+        self.box = box
+        settings = box.settings
+        self.wado_path = settings.identity.wado_rs_path.rstrip("/")
+        self.hsts_max_age = settings.peer_access.hsts_max_age
+        self.facts = facts or BoxPeerFacts(
+            box.store, box.psc, box.whitelist, box.rest,
+            require_client_certificate=settings.peer_access.require_client_certificate)
+        self._health_cache: tuple[float, Response] | None = None
+
+    def register(self, router: Router) -> None:
+        router.add("POST", "/drimbox/peer/authz", self.authz)
+        router.add("GET", "/drimbox/peer/authz", self.authz)
+        router.add("GET", "/drimbox/peer/denied", self.denied)
+        router.add("GET", "/drimbox/health", self.health)
+
+    # --- the decision ---------------------------------------------------------------------------
+    def peer_request(self, request: Request) -> PeerRequest:
+        trusted = request.headers  # set by nginx, never by the client (proxy_pass_request_headers off)
+        if request.body:
+            headers: dict = parse_raw_headers(request.body)
+        else:
+            headers = {k: v for k, v in trusted.items()}
+        uri = trusted.get("x-original-uri", "")
+        prefix = self.wado_path + "/"
+        path = uri[len(prefix):] if uri.startswith(prefix) else "\x00not-wado-rs"
+        return PeerRequest(
+            method=trusted.get("x-original-method", "GET") or "GET",
+            path=path,
+            headers=headers,
+            client_dn=trusted.get("x-ssl-client-s-dn", ""),
+            client_verify=trusted.get("x-ssl-client-verify", "NONE") or "NONE",
+            request_id=trusted.get("x-request-id", ""),
+        )
+
+    def authz(self, request: Request) -> Response:
+        peer = self.peer_request(request)
+        decision = decide_peer_request(peer, self.facts, hsts_max_age=self.hsts_max_age)
+        headers = decision.auth_request_headers()
+        headers["X-Drimbox-Reason"] = _header_text(headers["X-Drimbox-Reason"])
+        for name in ("WWW-Authenticate", "Retry-After", "Allow"):
+            if name in decision.headers:
+                headers[f"X-Drimbox-{name}"] = decision.headers[name]
+        try:
+            self.box.store.add_audit(decision.audit)
+        except Exception as error:
+            log.exception("audit trail not writable: refusing the peer request")
+            reason = _header_text(f"audit trail unavailable: {type(error).__name__}")
+            return Response(403, b"", "text/plain", {"X-Drimbox-Status": "503", "X-Drimbox-Reason": reason,
+                                                     "X-Drimbox-Retry-After": "30"})
+        if not decision.allow:
+            return Response(decision.auth_request_status, b"", "text/plain", headers)
+        orthanc_uri = "/dicom-web/" + peer.path.split("?", 1)[0]
+        headers["X-Drimbox-Grant"] = self.box.gate.grant(orthanc_uri, scope="peer", ttl_seconds=GRANT_TTL_SECONDS)
+        return Response(200, b"", "text/plain", headers)
+
+    def denied(self, request: Request) -> Response:
+        """The answer a denied peer gets (nginx's error_page after the authz subrequest said 401/403)."""
+        try:
+            status = int(request.headers.get("x-drimbox-status", "") or 403)
+        except ValueError:
+            status = 403
+        if status not in DENIAL_STATUSES:
+            status = 403
+        reason = request.headers.get("x-drimbox-reason", "") or "access refused"
+        headers = {}
+        www = request.headers.get("x-drimbox-www-authenticate", "")
+        if status == 401:
+            headers["WWW-Authenticate"] = www or 'Bearer error="invalid_token"'
+        elif www:
+            headers["WWW-Authenticate"] = www
+        if status == 503:
+            headers["Retry-After"] = request.headers.get("x-drimbox-retry-after", "") or "30"
+        return Response.json({"status": status, "error": reason}, status, headers)
+
+    # --- health ---------------------------------------------------------------------------------
+    def health(self, request: Request) -> Response:
+        now = time.monotonic()
+        cached = self._health_cache
+        if cached and now - cached[0] < 1.0:
+            return cached[1]
+        body = self.health_status()
+        response = Response.json(body, 200 if body["status"] != "down" else 503)
+        self._health_cache = (now, response)
+        return response
+
+    def health_status(self) -> dict:
+        checks: dict = {}
+        started = time.perf_counter()
+        try:
+            self.box.rest.get_json("/system")
+            checks["pacs"] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+        except Exception as error:
+            checks["pacs"] = {"ok": False, "error": type(error).__name__}
+        try:
+            self.box.store.db.query_one("SELECT COUNT(*) FROM manifests WHERE status = 'current'")
+            checks["store"] = {"ok": True}
+        except Exception as error:
+            checks["store"] = {"ok": False, "error": type(error).__name__}
+        keeper = self.box.whitelist
+        if keeper is None:
+            checks["whitelist"] = {"ok": False, "in_force": False, "reason": "no whitelist configured"}
+        else:
+            current = keeper.current
+            age = None
+            if current is not None and current.generated_at is not None:
+                age = round((datetime.now(timezone.utc) - current.generated_at).total_seconds() / 3600, 1)
+            checks["whitelist"] = {
+                "ok": current is not None and (age is None or age < 48),
+                "in_force": current is not None,
+                "generated_at": current.generated_at.isoformat() if current and current.generated_at else None,
+                "age_hours": age,
+                "domains": len(current.domains) if current else 0,
+                "last_refresh": keeper.last_result or None,
+            }
+        psc = self.facts.psc_status()
+        last_error = self.facts.last_psc_error
+        psc["ok"] = not (last_error and (self.facts.last_psc_ok is None or last_error[0] > self.facts.last_psc_ok))
+        psc.pop("last_error", None)  # the message may name internal URLs; the operator sees it in the logs
+        checks["psc"] = psc
+        checks["dmp"] = self._dmp_status()
+        essential = checks["pacs"]["ok"] and checks["store"]["ok"]
+        status = "ok" if essential and all(c.get("ok", True) for c in checks.values()) else (
+            "degraded" if essential else "down")
+        return {
+            "status": status,
+            "service": "DRIMbox WADO-RS (RAD-107)",
+            "version": __version__,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "require_client_certificate": self.facts.require_client_certificate,
+            "checks": checks,
+        }
+
+    def _dmp_status(self) -> dict:
+        if not self.box.settings.dmp.enabled:
+            return {"enabled": False}
+        try:
+            queued = self.box.store.list_publications(state="queued", limit=1000)
+        except Exception as error:
+            return {"enabled": True, "ok": False, "error": type(error).__name__}
+        retrying = [p for p in queued if getattr(p, "attempts", 0) > 0 and getattr(p, "last_error", "")]
+        return {"enabled": True, "ok": not retrying, "queued": len(queued), "retrying": len(retrying)}
