@@ -86,17 +86,24 @@ class PeerWorld:
 
 
 def start_world(tmp: Path, pki: dict, *, require_client_certificate: bool = False,
-                series=(("CT", 3), ("CT", 2)), jpegls: bool = True) -> PeerWorld:
+                series=(("CT", 3), ("CT", 2)), jpegls: bool = True,
+                listed_operators: tuple[str, ...] = ("box-a", "box-b")) -> PeerWorld:
+    """``listed_operators``: boxes of the test PKI whose authentication certificate DN the whitelist names
+    as operator DN (the others are listed with an unrelated DN)."""
     psc_server = pki["servers"]["psc-sim"]
     psc = PscSimulator(tls_cert=psc_server["fullchain"], tls_key=psc_server["key"], host="127.0.0.1").start()
     ports = BoxPorts.free()
     secret = tmp / "psc-client-secret"
     secret.write_text("any-secret\n")
     whitelist = tmp / "whitelist.xml"
-    whitelist.write_bytes(make_demo_whitelist(pki, {
+    domains = {
         "box-a": {"db": f"localhost:{ports.db}", "vi": f"localhost:{ports.vi}"},
         "box-b": {"db": "box-b.example:443", "vi": "box-b-vi.example:443"},
-    }))
+    }
+    for name, entry in domains.items():
+        if name not in listed_operators:
+            entry["operator_dn"] = f"CN=AUTH_CLI elsewhere-{name},O=ELSEWHERE,C=FR"
+    whitelist.write_bytes(make_demo_whitelist(pki, domains))
     box = start_box(tmp / "box", pki=pki, ports=ports, psc_issuer=psc.issuer, whitelist=str(whitelist), settings={
         "Psc": {"ClientSecretFile": str(secret), "ClientId": "drimbox-box-a"},
         "PeerAccess": {"RequireClientCertificate": require_client_certificate},
