@@ -34,6 +34,7 @@ class PacsReader:
         self.rest = rest
         self.store = store
         self.lookup_threads = lookup_threads
+        self._series_study: dict[str, str] = {}  # Orthanc series id -> Study Instance UID (never changes)
 
     def find_study(self, study_uid: str) -> PacsStudy | None:
         matches = self.rest.post_json("/tools/lookup", study_uid)
@@ -58,6 +59,46 @@ class PacsReader:
             if error.status == 404:
                 return None
             raise
+
+    def study_uids_of_instances(self, orthanc_ids: Iterable[str]) -> set[str]:
+        """Study Instance UIDs of the given instances (deleted ones are skipped): one light call per instance,
+        one or two per series and study not seen before."""
+        ids = list(dict.fromkeys(orthanc_ids))
+        if not ids:
+            return set()
+        with ThreadPoolExecutor(max_workers=self.lookup_threads) as pool:
+            parents = list(pool.map(self._parent_series, ids))
+        studies: set[str] = set()
+        for series_id in dict.fromkeys(p for p in parents if p):
+            study_uid = self._study_uid_of_series(series_id)
+            if study_uid:
+                studies.add(study_uid)
+        return studies
+
+    def _parent_series(self, orthanc_id: str) -> str | None:
+        try:
+            return self.rest.get_json(f"/instances/{orthanc_id}").get("ParentSeries")
+        except OrthancRestError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def _study_uid_of_series(self, series_id: str) -> str | None:
+        cached = self._series_study.get(series_id)
+        if cached:
+            return cached
+        try:
+            study = self.rest.get_json(f"/series/{series_id}/study")
+        except OrthancRestError as error:
+            if error.status == 404:
+                return None
+            raise
+        study_uid = study.get("MainDicomTags", {}).get("StudyInstanceUID")
+        if study_uid:
+            if len(self._series_study) > 10000:
+                self._series_study.clear()
+            self._series_study[series_id] = study_uid
+        return study_uid
 
     def learn_instances(self, orthanc_ids: Iterable[str]) -> None:
         """Record the SOP class (and key-object kind) of instances not yet known to the store."""

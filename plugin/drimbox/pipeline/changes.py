@@ -60,6 +60,7 @@ class ChangeFollower:
             batch = read_changes(self.rest.get_json("/changes", since=cursor, limit=self.page_size))
             if batch.new_instances:
                 self.reader.learn_instances(batch.new_instances)
+                self._note_changed_studies(batch.new_instances)
             if batch.deleted_instances:
                 self.store.forget_instances(batch.deleted_instances)
             for orthanc_id in dict.fromkeys(batch.stable_studies):
@@ -74,3 +75,15 @@ class ChangeFollower:
                 self.store.set_fact(CURSOR_FACT, str(batch.last))
             if batch.done or batch.last <= cursor:
                 return seen
+
+    def _note_changed_studies(self, instance_ids: list[str]) -> None:
+        """Studies the pipeline already follows (they have a report) and that just received instances are
+        durably marked pending. Their STABLE_STUDY change may never come (Orthanc stopped before the study
+        was stable, and Orthanc does not remember unstable studies across a restart), so they are also
+        scheduled: the reconciliation waits while the study is unstable and keeps it pending."""
+        for study_uid in sorted(self.reader.study_uids_of_instances(instance_ids)):
+            record = self.store.get_study(study_uid)
+            followed = (record is not None and record.report_id) or self.store.reports_for_study(study_uid)
+            if followed:
+                self.store.mark_pending(study_uid)
+                self.on_stable_study(study_uid)

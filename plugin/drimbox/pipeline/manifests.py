@@ -35,6 +35,7 @@ class ReconcileResult:
     state: str
     problem: str = ""
     new_manifest: str | None = None
+    recheck_at: float | None = None  # store clock time at which the study should be reconciled again
 
 
 class ManifestReconciler:
@@ -60,7 +61,10 @@ class ManifestReconciler:
             except Exception as error:  # recorded for the operator; the study is retried on the next event
                 log.exception("reconciling study %s failed", study_uid)
                 result = ReconcileResult(study_uid, StudyState.FAILED, f"{type(error).__name__}: {error}")
-            self.store.update_study(study_uid, state=result.state, problem=result.problem)
+            # a study that is not stable yet stays pending: if its STABLE_STUDY event is lost (Orthanc stopped),
+            # the start-up pass over pending studies builds its manifest
+            self.store.update_study(study_uid, state=result.state, problem=result.problem,
+                                    pending=1 if result.state == StudyState.WAITING_STABLE else 0)
             return result
 
     def _reconcile(self, study_uid: str) -> ReconcileResult:
@@ -77,12 +81,15 @@ class ManifestReconciler:
 
         study = self.pacs.find_study(study_uid)
         if study is None:
+            limit = self.publication.report_wait_for_study_seconds
             waited = self.store.clock() - report_record.received_at
-            problem = ""
-            if waited > self.publication.report_wait_for_study_seconds:
+            if waited >= limit:
                 problem = (f"report {report_record.report_id} names study {study_uid}, but no image of it has been "
-                           f"received in {int(waited // 3600)} h")
-            return ReconcileResult(study_uid, StudyState.WAITING_IMAGES, problem)
+                           f"received in {_duration(waited)} (Publication.ReportWaitForStudySeconds = {limit})")
+                return ReconcileResult(study_uid, StudyState.WAITING_IMAGES, problem)
+            # look again when the wait is over, so the operator hears of it on time
+            return ReconcileResult(study_uid, StudyState.WAITING_IMAGES,
+                                   recheck_at=report_record.received_at + limit + 0.5)
         self.store.update_study(study_uid, orthanc_id=study.orthanc_id)
         if not study.is_stable:
             return ReconcileResult(study_uid, StudyState.WAITING_STABLE)
@@ -154,3 +161,12 @@ class ManifestReconciler:
 def _fingerprint(referenced: dict[str, dict[str, str]]) -> str:
     canonical = json.dumps({k: sorted(v) for k, v in sorted(referenced.items())}, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"

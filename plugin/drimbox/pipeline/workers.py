@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -35,6 +36,9 @@ class Workers:
         self._publisher_wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # (store clock time, study uid): reconcile again later (a report waiting for its images)
+        self._rechecks: list[tuple[float, str]] = []
+        self._rechecks_lock = threading.Lock()
         self.on_manifest: Callable[[str], None] | None = None
 
     # --- called from Orthanc callbacks and intake (must return at once) -------------------------
@@ -44,6 +48,24 @@ class Workers:
                 return
             self._queued.add(study_uid)
         self._queue.put(study_uid)
+
+    def schedule_at(self, when: float, study_uid: str) -> None:
+        """Reconcile ``study_uid`` again at store-clock time ``when`` (not durable: the start-up sweep is)."""
+        with self._rechecks_lock:
+            heapq.heappush(self._rechecks, (when, study_uid))
+        self._follower_wake.set()
+
+    def _due_rechecks(self) -> float | None:
+        """Schedule the due rechecks; returns the time of the next one."""
+        now = self.store.clock()
+        due = []
+        with self._rechecks_lock:
+            while self._rechecks and self._rechecks[0][0] <= now:
+                due.append(heapq.heappop(self._rechecks)[1])
+            following = self._rechecks[0][0] if self._rechecks else None
+        for study_uid in dict.fromkeys(due):
+            self.schedule(study_uid)
+        return following
 
     def wake_follower(self) -> None:
         self._follower_wake.set()
@@ -89,7 +111,14 @@ class Workers:
                         self.schedule(record.study_uid)
             except Exception:
                 log.exception("following Orthanc's changes failed; retrying")
-            self._follower_wake.wait(self.follower_poll_seconds)
+            wait = self.follower_poll_seconds
+            try:
+                following = self._due_rechecks()
+                if following is not None:
+                    wait = min(wait, max(0.05, following - self.store.clock()))
+            except Exception:
+                log.exception("scheduling rechecks failed")
+            self._follower_wake.wait(wait)
             self._follower_wake.clear()
 
     def _reconcile_loop(self) -> None:
@@ -104,6 +133,8 @@ class Workers:
             except Exception:
                 log.exception("reconcile %s crashed", study_uid)
                 continue
+            if result.recheck_at is not None:
+                self.schedule_at(result.recheck_at, study_uid)
             if result.new_manifest or result.state == "withdrawn":
                 self._publisher_wake.set()
                 if self.on_manifest and result.new_manifest:
