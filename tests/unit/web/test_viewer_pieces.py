@@ -1,0 +1,118 @@
+"""Pure pieces of the viewer link: DICOMweb targets, the one-study decision, patient tokens, settings."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jws, jwt
+
+from drimbox.config.fields import SettingsError, read_section
+from drimbox.web.patient_tokens import LocalSigner, PatientTokenVerifier, TokenRefused, load_verification_keys
+from drimbox.web.settings import ViewerSettings
+from drimbox.web.viewer_session import ViewerSession, cookie_name, decide, dicomweb_target, seal_session
+
+SECRET = b"s" * 32
+UID, OTHER = "1.2.3.4", "1.2.3.5"
+
+
+@pytest.mark.parametrize("uri, study", [
+    (f"/dicom-web/studies?limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060"
+     f"&StudyInstanceUID={UID}", UID),
+    (f"/dicom-web/studies/{UID}/series?includefield=0008103E", UID),
+    (f"/dicom-web/studies/{UID}/series/5.6/instances/7.8/frames/1", UID),
+    (f"/dicom-web/studies/{UID}/series/5.6/instances/7.8/bulk/7fe00010", UID),
+    (f"/dicom-web/studies?00100020=IPP1&limit=101", None),
+    (f"/dicom-web/studies?StudyInstanceUID={UID}&StudyInstanceUID={OTHER}", None),
+    (f"/dicom-web/studies?StudyInstanceUID={UID}&0020000D={OTHER}", None),
+    (f"/dicom-web/studies?StudyInstanceUID={UID}*", None),
+    (f"/dicom-web/studies/{UID}/../{OTHER}/series", None),
+    (f"/dicom-web/studies/{UID}%2F..%2F{OTHER}/series", None),
+    (f"/dicom-web/series?StudyInstanceUID={UID}", None),
+    ("/dicom-web/studies", None),
+    (f"/app/explorer.html?{UID}", None),
+])
+def test_dicomweb_target(uri, study):
+    target = dicomweb_target(uri)
+    assert (target.study_uid if target else None) == study
+
+
+def cookie(uid: str, secret: bytes = SECRET, max_age: float = 600) -> str:
+    return f"{cookie_name(uid)}={seal_session(ViewerSession(uid, 'kos', 'patient', 'p'), secret, max_age=max_age)}"
+
+
+def test_decision_is_scoped_to_the_cookie_study():
+    assert decide("GET", f"/dicom-web/studies/{UID}/series", cookie(UID), SECRET).status == 200
+    assert decide("GET", f"/dicom-web/studies/{OTHER}/series", cookie(UID), SECRET).status == 403
+    assert decide("POST", f"/dicom-web/studies/{UID}/series", cookie(UID), SECRET).status == 403
+    assert decide("GET", f"/dicom-web/studies/{UID}/series", "", SECRET).status == 401
+    assert decide("GET", f"/dicom-web/studies/{UID}/series", cookie(UID, b"x" * 32), SECRET).status == 401
+    assert decide("GET", f"/dicom-web/studies/{UID}/series", cookie(UID, max_age=-1), SECRET).status == 401
+    both = cookie(UID) + "; other=1; " + cookie(OTHER)
+    assert decide("GET", f"/dicom-web/studies/{OTHER}/series", both, SECRET).status == 200
+    # a valid cookie of study A renamed to study B's cookie name does not open B
+    swapped = cookie(UID).replace(cookie_name(UID), cookie_name(OTHER))
+    assert decide("GET", f"/dicom-web/studies/{OTHER}/series", swapped, SECRET).status == 403
+
+
+class FakeStore:
+    def __init__(self):
+        self.facts = {}
+
+    def get_fact(self, key, default=None):
+        return self.facts.get(key, default)
+
+    def set_fact(self, key, value):
+        self.facts[key] = value
+
+
+def test_local_tokens_verify_and_are_bound_to_study_and_audience():
+    signer = LocalSigner(FakeStore(), "https://vi/drimbox/patient-links")
+    verifier = PatientTokenVerifier(audience="https://vi", local=signer)
+    token = signer.issue(audience="https://vi", study_uid=UID, accession="A1", report_id="R1", subject="pat")
+    assert verifier.verify(token, study_uid=UID, accession="A1", report_id="R1").subject == "pat"
+    for kwargs, reason in (({"study_uid": OTHER, "accession": "A1", "report_id": "R1"}, "other_study"),
+                           ({"study_uid": UID, "accession": "A2", "report_id": "R1"}, "other_study")):
+        with pytest.raises(TokenRefused) as refused:
+            verifier.verify(token, **kwargs)
+        assert refused.value.reason == reason
+    with pytest.raises(TokenRefused) as refused:
+        PatientTokenVerifier(audience="https://elsewhere", local=signer).verify(token, study_uid=UID,
+                                                                                   accession="A1", report_id="R1")
+    assert refused.value.reason == "bad_audience"
+    old = signer.issue(audience="https://vi", study_uid=UID, lifetime_seconds=10, now=time.time() - 3600)
+    with pytest.raises(TokenRefused) as refused:
+        verifier.verify(old, study_uid=UID)
+    assert refused.value.reason == "expired"
+    with pytest.raises(TokenRefused) as refused:
+        verifier.verify(jwt.encode({"study_uid": UID, "aud": "https://vi", "exp": time.time() + 60}, "k"),
+                        study_uid=UID)
+    assert refused.value.reason == "bad_signature"
+
+
+def test_national_keys_from_a_pem_file_with_issuer(tmp_path):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "keys.pem").write_bytes(pem)
+    verifier = PatientTokenVerifier(audience="https://vi", issuer="https://espace-sante",
+                                    keys=load_verification_keys(str(tmp_path / "keys.pem")))
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    claims = {"iss": "https://espace-sante", "aud": "https://vi", "sub": "p", "exp": int(time.time()) + 60,
+              "study_uid": UID}
+    token = jws.sign(json.dumps(claims).encode(), private, algorithm="RS256")
+    assert verifier.verify(token, study_uid=UID).issuer == "https://espace-sante"
+    wrong_issuer = jws.sign(json.dumps({**claims, "iss": "https://other"}).encode(), private, algorithm="RS256")
+    with pytest.raises(TokenRefused):
+        verifier.verify(wrong_issuer, study_uid=UID)
+
+
+def test_viewer_settings_validate_the_link_template():
+    assert read_section(ViewerSettings, {"LinkTemplate": "{viewer}/v?s={study_uid}"}, "V").link_template
+    with pytest.raises(SettingsError, match="study_uid"):
+        read_section(ViewerSettings, {"LinkTemplate": "{viewer}/v"}, "V")
+    with pytest.raises(SettingsError, match="placeholder"):
+        read_section(ViewerSettings, {"LinkTemplate": "{viewer}/v?s={study_uid}&x={nope}"}, "V")
