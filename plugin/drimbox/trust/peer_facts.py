@@ -272,9 +272,12 @@ class BoxPeerFacts:
             raise
 
     def stored_transfer_syntax(self, study_uid: str, series_uid: str, instance_uid: str | None) -> str:
-        """The syntax Orthanc stored: of that instance, else of the first covered instance of the series (or of
-        the study). Mixed syntaxes inside a series are not looked for."""
-        key = (study_uid, series_uid, instance_uid or "")
+        """The syntax Orthanc stored for the series (or study): looked up on the requested instance, else on the
+        first covered instance of the series, and cached per series. A series whose instances Orthanc stored
+        in different syntaxes is not looked for: with the stored syntax chosen, Orthanc sends each instance
+        as stored."""
+        # Cached per series, instance requests included (one lookup per series, not per instance).
+        key = (study_uid, series_uid)
         cached = self._syntax.get(key)
         if cached is not None:
             return cached

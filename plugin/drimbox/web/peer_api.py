@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from collections import deque
 from datetime import datetime, timezone
 
 from drimbox import __version__
@@ -70,6 +72,9 @@ class PeerApi:
             box.store, box.psc, box.whitelist, box.rest,
             require_client_certificate=settings.peer_access.require_client_certificate)
         self._health_cache: tuple[float, Response] | None = None
+        # Recent timings (ms) of the decision alone and of the whole authz answer (decision + audit row).
+        self._timings: deque[tuple[float, float, float]] = deque(maxlen=5000)
+        self._timings_lock = threading.Lock()
 
     def register(self, router: Router) -> None:
         router.add("POST", "/drimbox/peer/authz", self.authz)
@@ -97,8 +102,16 @@ class PeerApi:
         )
 
     def authz(self, request: Request) -> Response:
+        started = time.perf_counter()
         peer = self.peer_request(request)
         decision = decide_peer_request(peer, self.facts, hsts_max_age=self.hsts_max_age)
+        decided_ms = (time.perf_counter() - started) * 1000
+        response = self._answer(peer, decision)
+        with self._timings_lock:
+            self._timings.append((time.monotonic(), decided_ms, (time.perf_counter() - started) * 1000))
+        return response
+
+    def _answer(self, peer: PeerRequest, decision) -> Response:
         headers = decision.auth_request_headers()
         headers["X-Drimbox-Reason"] = _header_text(headers["X-Drimbox-Reason"])
         for name in ("WWW-Authenticate", "Retry-After", "Allow"):
@@ -140,14 +153,16 @@ class PeerApi:
     def health(self, request: Request) -> Response:
         now = time.monotonic()
         cached = self._health_cache
-        if cached and now - cached[0] < 1.0:
+        window = _float(request.query.get("window"))
+        if cached and now - cached[0] < 1.0 and window is None:
             return cached[1]
-        body = self.health_status()
+        body = self.health_status(window=window)
         response = Response.json(body, 200 if body["status"] != "down" else 503)
-        self._health_cache = (now, response)
+        if window is None:
+            self._health_cache = (now, response)
         return response
 
-    def health_status(self) -> dict:
+    def health_status(self, window: float | None = None) -> dict:
         checks: dict = {}
         started = time.perf_counter()
         try:
@@ -192,7 +207,24 @@ class PeerApi:
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "require_client_certificate": self.facts.require_client_certificate,
             "checks": checks,
+            "access_decision_ms": self.timing_summary(window or 300.0),
         }
+
+    def timing_summary(self, window: float = 300.0) -> dict:
+        """p50/p95 over the requests of the last ``window`` seconds (at most 5,000): the decision alone, and
+        the whole authz answer (header parsing, decision, audit row written)."""
+        since = time.monotonic() - max(0.1, min(window, 3600.0))
+        with self._timings_lock:
+            samples = [s[1:] for s in self._timings if s[0] >= since]
+        if not samples:
+            return {"count": 0, "window_seconds": window}
+        def pct(values: list[float], q: float) -> float:
+            values = sorted(values)
+            return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+        decided = [s[0] for s in samples]
+        total = [s[1] for s in samples]
+        return {"count": len(samples), "window_seconds": window, "decision_p50": pct(decided, 0.5), "decision_p95": pct(decided, 0.95),
+                "with_audit_p50": pct(total, 0.5), "with_audit_p95": pct(total, 0.95)}
 
     def _dmp_status(self) -> dict:
         if not self.box.settings.dmp.enabled:
@@ -203,3 +235,10 @@ class PeerApi:
             return {"enabled": True, "ok": False, "error": type(error).__name__}
         retrying = [p for p in queued if getattr(p, "attempts", 0) > 0 and getattr(p, "last_error", "")]
         return {"enabled": True, "ok": not retrying, "queued": len(queued), "retrying": len(retrying)}
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
