@@ -37,6 +37,7 @@ class DmpStatus:
     APPROVED = "approved"
     DEPRECATED = "deprecated"
     DELETED = "deleted"
+    DELETION_QUEUED = "deletion_queued"
     REJECTED = "rejected"
     NOT_SENT = "not_sent"
 
@@ -91,9 +92,13 @@ class Publisher:
             raise ValueError(f"report {manifest.report_id} of manifest {job.kos_uid} is not in the store")
         return manifest, parse_cda(record.cda), record.flags
 
-    def _approved_entry(self, study_uid: str) -> ManifestRecord | None:
+    def _approved_entry(self, study_uid: str, *, include_deletion_queued: bool = False) -> ManifestRecord | None:
+        """The study's manifest whose entry is Approved in the DMP. A withdrawn manifest waiting for its ITI-57
+        is marked ``deletion_queued`` by the reconciler, but its entry is still Approved until the deletion."""
+        statuses = {DmpStatus.APPROVED, DmpStatus.DELETION_QUEUED} if include_deletion_queued \
+            else {DmpStatus.APPROVED}
         approved = [m for m in self.store.manifests_for_study(study_uid)
-                    if m.dmp_status == DmpStatus.APPROVED and m.dmp_entry_uuid]
+                    if m.dmp_status in statuses and m.dmp_entry_uuid]
         return approved[-1] if approved else None
 
     def _register(self, job: PublicationRecord) -> None:
@@ -123,7 +128,7 @@ class Publisher:
                                         patient_cx=patient_cx_of(report.patient))
 
     def _delete(self, job: PublicationRecord) -> None:
-        approved = self._approved_entry(job.study_uid)
+        approved = self._approved_entry(job.study_uid, include_deletion_queued=True)
         if approved is None:
             self.store.finish_publication(job.id, PublicationState.DONE,
                                           error="nothing Approved in the DMP for this study")
