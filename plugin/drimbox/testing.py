@@ -30,7 +30,8 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: f
 
 def store_scu(box: BoxInstance, path: Path) -> None:
     """Send files to the box with dcmtk's storescu (a real DICOM client)."""
-    result = subprocess.run(["storescu", "-aec", box.aet, "+sd", "+r", "-xs", "127.0.0.1", str(box.ports.dicom),
+    # -R: propose exactly the stored transfer syntax of each file (JPEG-LS files stay JPEG-LS)
+    result = subprocess.run(["storescu", "-aec", box.aet, "+sd", "+r", "-R", "127.0.0.1", str(box.ports.dicom),
                              str(path)], capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise AssertionError(f"storescu failed ({result.returncode}): {result.stderr[-2000:]}")

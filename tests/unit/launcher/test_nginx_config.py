@@ -1,0 +1,37 @@
+"""The generated nginx configuration never lets a client's header reach Orthanc as a trusted one."""
+
+from __future__ import annotations
+
+import re
+
+from drimbox.launcher.box_instance import BoxInstance
+from drimbox.launcher.ports import BoxPorts
+
+TRUSTED = ("X-Drimbox-Entry", "X-Drimbox-Internal", "X-Drimbox-Operator", "X-Drimbox-Grant",
+           "X-Ssl-Client-Verify", "X-Ssl-Client-S-Dn")
+
+
+def proxying_locations(config: str) -> dict[str, str]:
+    """location header -> body, for every location block that proxies to Orthanc."""
+    blocks = {}
+    for match in re.finditer(r"\n\s*location ([^{]+)\{(.*?)\n\s{8}\}", config, re.S):
+        if "proxy_pass http://orthanc" in match.group(2):
+            blocks[match.group(1).strip()] = match.group(2)
+    return blocks
+
+
+def test_every_proxying_location_sets_or_clears_each_trusted_header(tmp_path):
+    config = BoxInstance(tmp_path, BoxPorts()).render_nginx()
+    locations = proxying_locations(config)
+    assert len(locations) >= 8, sorted(locations)  # admin, db (health x2, retrieve, authz, denied), vi (...)
+    for where, body in locations.items():
+        for header in TRUSTED:
+            assert re.search(rf"proxy_set_header {header} ", body), f"location {where} does not set {header}"
+
+
+def test_peer_tokens_and_client_accept_never_reach_orthanc(tmp_path):
+    config = BoxInstance(tmp_path, BoxPorts()).render_nginx()
+    retrieve = proxying_locations(config)["/wado-rs/"]
+    assert 'proxy_set_header Authorization "";' in retrieve
+    assert "proxy_set_header Accept $drimbox_accept;" in retrieve  # only the decision's Accept
+    assert "X-Drimbox-Grant $drimbox_grant" in retrieve
