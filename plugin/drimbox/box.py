@@ -11,7 +11,6 @@ import logging
 import secrets
 import threading
 import time
-from pathlib import Path
 
 from drimbox import __version__
 from drimbox.config import Settings
@@ -27,6 +26,8 @@ from drimbox.trust.gate import Gate, GateRequest
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.operator_api import OperatorApi
 from drimbox.web.operator_ui import OperatorUi
+from drimbox.web.peer_api import PeerApi
+from drimbox.web.viewer_api import ViewerApi
 
 log = logging.getLogger("drimbox")
 
@@ -57,9 +58,9 @@ class Box:
         self.operator_api = OperatorApi(self.store, self.intake, schedule=self.workers.schedule,
                                         wake_publisher=self.workers.wake_publisher, status=self.status)
         self.operator_api.register(self.router)
-        self.peer_api = __import__("drimbox.web.peer_api").web.peer_api.PeerApi(self)
+        self.peer_api = PeerApi(self)
         self.peer_api.register(self.router)
-        __import__("drimbox.web.viewer_api").web.viewer_api.ViewerApi.from_box(self).register(self.router)
+        ViewerApi.from_box(self).register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         self.mllp = None
 
