@@ -116,12 +116,15 @@ class BoxInstance:
 
     @property
     def operator_password(self) -> str:
-        path = self.data_dir / "operator-password"
+        return self._secret_file("operator-password").read_text().strip()
+
+    def _secret_file(self, name: str) -> Path:
+        path = self.data_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(12) + "\n")
+            path.write_text(secrets.token_urlsafe(24) + "\n")
             path.chmod(0o600)
-        return path.read_text().strip()
+        return path
 
     @property
     def operator_auth(self) -> tuple[str, str]:
@@ -157,7 +160,7 @@ class BoxInstance:
             "ClientCert": box["auth"]["cert"], "ClientKey": box["auth"]["key"], "CaBundle": self.pki["ca_bundle"],
             "SigningCert": box["signing"]["cert"], "SigningKey": box["signing"]["key"],
         })
-        section["Psc"] = {"CaBundle": self.pki["ca_bundle"]}
+        section["Psc"] = {"CaBundle": self.pki["ca_bundle"], "ClientSecretFile": str(self._secret_file("psc-client-secret"))}
         section["Whitelist"] = {"TrustAnchor": self.pki["root"]["cert"]}
         if self.psc_issuer:
             section.setdefault("Psc", {})["Issuer"] = self.psc_issuer
