@@ -103,8 +103,13 @@ class Publisher:
 
     def _register(self, job: PublicationRecord) -> None:
         manifest, report, flags = self._context(job)
-        if job.attempts > 1 and self._already_registered(manifest, report):
-            return self._registered(job, manifest, self._already_registered(manifest, report))
+        if job.attempts > 1:  # an earlier attempt may have registered the lot before its answer was lost
+            entry_uuid = self._already_registered(manifest, report)
+            if entry_uuid:
+                previous = self._approved_entry(job.study_uid)
+                if previous is not None and previous.kos_uid != manifest.kos_uid:
+                    self.store.set_manifest_dmp(previous.kos_uid, dmp_status=DmpStatus.DEPRECATED)
+                return self._registered(job, manifest, entry_uuid)
         previous = self._approved_entry(job.study_uid)
         replaces = previous.dmp_entry_uuid if previous and previous.kos_uid != manifest.kos_uid else None
         result = self.dmp.publish(manifest.data, report, flags, replaces_entry_uuid=replaces)

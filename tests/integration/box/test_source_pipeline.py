@@ -338,6 +338,17 @@ def test_report_contradicting_the_stored_study(box, operator, tmp):
     assert status["state"] == "waiting_report"
 
 
+def test_images_contradicting_a_report_received_first(box, operator, tmp):
+    content, folder = new_study(tmp, "s13b", accession="ACC0014", series=(("CT", 2),))
+    report = make_cda(report_id=new_uid(), studies=[replace(order_for(content), accession="ACC9999")])
+    code, text = mllp(box, make_oru(report))
+    assert code == "AA", text  # the images are not there yet: nothing to compare
+    store_scu(box, folder)
+    status = operator.wait_study(content.study_uid, lambda s: s["state"] == "conflict", what="conflict")
+    assert "accession" in status["problem"] and status["kos"] is None
+    assert content.study_uid in operator.get("/drimbox/status").json()["studies_with_problems"]
+
+
 def test_report_for_a_study_never_received(box, operator):
     study_uid = new_uid()
     code, text = mllp(box, make_oru(make_cda(report_id=new_uid(), studies=[demo_order(study_uid)])))
