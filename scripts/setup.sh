@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
-APT_PACKAGES=(orthanc orthanc-python orthanc-dicomweb nginx-light dcmtk dicom3tools openssl chromium npm)
+APT_PACKAGES=(orthanc orthanc-python orthanc-dicomweb nginx-light dcmtk dicom3tools openssl chromium)
+# npm fetches the pinned OHIF package; any npm will do (Debian's conflicts with a Node.js installed otherwise).
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 

@@ -17,6 +17,7 @@ from drimbox.config import Settings
 from drimbox.pacs.reader import PacsReader
 from drimbox.pacs.rest import OrthancRest
 from drimbox.pipeline.changes import ChangeFollower
+from drimbox.pipeline.instance_facts import InstanceFactsRecorder
 from drimbox.pipeline.intake import ReportIntake
 from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
@@ -41,6 +42,7 @@ class Box:
         self.gate = Gate(self._gate_secret(), self.internal_secret)
         self.rest = OrthancRest(orthanc_url, self.internal_secret)
         self.reader = PacsReader(self.rest, self.store)
+        self.instance_facts = InstanceFactsRecorder(self.store)
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
                                              dmp_enabled=settings.dmp.enabled)
         self.publisher = self._publisher()
@@ -48,7 +50,9 @@ class Box:
             self.store, self.reconciler, None, self.publisher,
             reconcile_threads=settings.publication.worker_threads,
             follower_poll_seconds=settings.publication.changes_poll_seconds)
-        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
+        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule,
+                                       recorder=self.instance_facts)
+        self.instance_facts.on_studies = self.follower.note_studies_with_new_images
         self.workers.follower = self.follower
         self.intake = ReportIntake(self.store, self._study_summary, self.workers.schedule, settings.publication)
         self.psc = self._psc_client()
@@ -118,6 +122,7 @@ class Box:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        self.instance_facts.start()
         self.workers.start()
         if self.settings.hl7.enabled:
             from drimbox.reports.mllp import MllpServer
@@ -137,11 +142,16 @@ class Box:
         if self.mllp is not None:
             self.mllp.stop()
         self.workers.stop()
+        self.instance_facts.stop()
 
     # --- entry points ---------------------------------------------------------------------------
     def _handle_mllp(self, raw: bytes) -> bytes:
         ack, _ = self.intake.receive_hl7(raw, channel="mllp")
         return ack
+
+    def on_instance_stored(self, orthanc_id: str, sop_class_uid: str, data: bytes) -> None:
+        """From Orthanc's storage thread: remember what the pipeline needs of this instance (enqueue only)."""
+        self.instance_facts.note(orthanc_id, sop_class_uid, data)
 
     def on_orthanc_change(self) -> None:
         """Any change Orthanc reports: the follower reads the change log from its cursor."""

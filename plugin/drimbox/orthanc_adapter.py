@@ -71,7 +71,14 @@ def install(orthanc) -> Box:
             headers=dict(request.get("headers") or {}), body=request.get("body") or b""))
         send(output, response)
 
+    def on_stored(dicom, instance_id):
+        # ~0.2 ms: a metadata read and a copy of the bytes, parsed later by a worker (instead of ~2.5 ms of
+        # Orthanc's time for the REST calls that would find the same facts)
+        if dicom.HasInstanceMetadata("SopClassUid"):
+            box.on_instance_stored(instance_id, dicom.GetInstanceMetadata("SopClassUid"), dicom.GetInstanceData())
+
     orthanc.RegisterOnChangeCallback(on_change)
+    orthanc.RegisterOnStoredInstanceCallback(on_stored)
     orthanc.RegisterIncomingHttpRequestFilter(http_filter)
     orthanc.RegisterRestCallback("/drimbox/(.*)", rest)
     orthanc.RegisterRestCallback("/drimbox", rest)

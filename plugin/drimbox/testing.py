@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -28,11 +29,32 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: f
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last value: {last!r})")
 
 
+# storescu proposes uncompressed syntaxes unless told otherwise, and cannot decompress JPEG-LS on the fly
+_PROPOSE = {"1.2.840.10008.1.2.4.80": "-xt", "1.2.840.10008.1.2.4.81": "-xu", "1.2.840.10008.1.2.4.70": "-xs",
+            "1.2.840.10008.1.2.4.57": "-xs", "1.2.840.10008.1.2.4.90": "-xv", "1.2.840.10008.1.2.4.91": "-xw",
+            "1.2.840.10008.1.2.5": "-xr"}
+
+
+def storescu_proposal(path: Path) -> list[str]:
+    """The storescu option proposing the stored transfer syntax of the files under ``path``."""
+    import pydicom
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        try:
+            syntax = pydicom.dcmread(file, stop_before_pixels=True).file_meta.TransferSyntaxUID
+        except Exception:
+            continue
+        return [_PROPOSE[syntax]] if syntax in _PROPOSE else []
+    return []
+
+
 def store_scu(box: BoxInstance, path: Path) -> None:
-    """Send files to the box with dcmtk's storescu (a real DICOM client)."""
-    # -R: propose exactly the stored transfer syntax of each file (JPEG-LS files stay JPEG-LS)
-    result = subprocess.run(["storescu", "-aec", box.aet, "+sd", "+r", "-R", "127.0.0.1", str(box.ports.dicom),
-                             str(path)], capture_output=True, text=True, timeout=600)
+    """Send files to the box with dcmtk's storescu (a real DICOM client), in their stored transfer syntax."""
+    path = Path(path)
+    result = subprocess.run(["storescu", "-aec", box.aet, "+sd", "+r", *storescu_proposal(path), "127.0.0.1",
+                             str(box.ports.dicom), str(path)], capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, TCP_NODELAY="1"))
     if result.returncode != 0:
         raise AssertionError(f"storescu failed ({result.returncode}): {result.stderr[-2000:]}")
 

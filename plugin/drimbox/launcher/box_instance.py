@@ -235,7 +235,8 @@ class BoxInstance:
     # --- processes ------------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> "BoxInstance":
         self.write_configuration()
-        env = dict(os.environ, DRIMBOX_SITE_PACKAGES=site_packages())
+        # TCP_NODELAY=1: Debian's DCMTK leaves Nagle's algorithm on, which adds ~90 ms to every C-STORE
+        env = dict(os.environ, DRIMBOX_SITE_PACKAGES=site_packages(), TCP_NODELAY="1")
         self.orthanc = ManagedProcess("Orthanc", [ORTHANC, str(self.conf_dir)], log_path=self.log_dir / "orthanc.log",
                                       env=env)
         self.orthanc.start()

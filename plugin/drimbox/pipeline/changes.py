@@ -41,12 +41,14 @@ def read_changes(page: dict) -> ChangeBatch:
 
 
 class ChangeFollower:
-    def __init__(self, rest: OrthancRest, reader: PacsReader, store: Store, on_stable_study, page_size: int = 1000):
+    def __init__(self, rest: OrthancRest, reader: PacsReader, store: Store, on_stable_study, page_size: int = 1000,
+                 recorder=None):
         self.rest = rest
         self.reader = reader
         self.store = store
         self.on_stable_study = on_stable_study  # callable(study_uid)
         self.page_size = page_size
+        self.recorder = recorder  # InstanceFactsRecorder: learns instances as Orthanc stores them
 
     @property
     def cursor(self) -> int:
@@ -59,8 +61,7 @@ class ChangeFollower:
             cursor = self.cursor
             batch = read_changes(self.rest.get_json("/changes", since=cursor, limit=self.page_size))
             if batch.new_instances:
-                self.reader.learn_instances(batch.new_instances)
-                self._note_changed_studies(batch.new_instances)
+                self._learn_missed(batch.new_instances)
             if batch.deleted_instances:
                 self.store.forget_instances(batch.deleted_instances)
             for orthanc_id in dict.fromkeys(batch.stable_studies):
@@ -76,12 +77,22 @@ class ChangeFollower:
             if batch.done or batch.last <= cursor:
                 return seen
 
-    def _note_changed_studies(self, instance_ids: list[str]) -> None:
+    def _learn_missed(self, instance_ids: list[str]) -> None:
+        """Instances the stored-instance recorder did not see (stored while the plugin was down, or lost in a
+        crash before its batch was written) are read through the REST API."""
+        if self.recorder is not None:
+            self.recorder.flush_pending()
+        missed = [i for i in instance_ids if i not in self.store.known_instances(instance_ids)]
+        if missed:
+            self.reader.learn_instances(missed)
+            self.note_studies_with_new_images(self.reader.study_uids_of_instances(missed))
+
+    def note_studies_with_new_images(self, study_uids) -> None:
         """Studies the pipeline already follows (they have a report) and that just received instances are
         durably marked pending. Their STABLE_STUDY change may never come (Orthanc stopped before the study
         was stable, and Orthanc does not remember unstable studies across a restart), so they are also
         scheduled: the reconciliation waits while the study is unstable and keeps it pending."""
-        for study_uid in sorted(self.reader.study_uids_of_instances(instance_ids)):
+        for study_uid in sorted(study_uids):
             record = self.store.get_study(study_uid)
             followed = (record is not None and record.report_id) or self.store.reports_for_study(study_uid)
             if followed:

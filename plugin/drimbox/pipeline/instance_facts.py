@@ -1,8 +1,10 @@
-"""Recording what a manifest needs of each instance as Orthanc stores it.
+"""Recording what the pipeline needs of each instance as Orthanc stores it.
 
-Orthanc 1.10 indexes no SOP Class UID; asking its REST API per instance costs about a millisecond of Orthanc's
-time. The stored-instance callback already has it (instance metadata), so the adapter hands it here and a
-worker writes it in batches. Key objects (a handful per study) are classified from their bytes.
+Orthanc 1.10 indexes no SOP Class UID, and finding an instance's study or SOP class through its REST API costs
+about a millisecond of Orthanc's time per call. The stored-instance callback has both at hand (metadata and the
+file's head), so the adapter hands them here and a worker writes them in batches: SOP class, key-object kind
+(classified from the bytes) and study. Studies that received images are reported, so that a study whose
+manifest is out of date is looked at again even if its stable-study event never comes.
 """
 
 from __future__ import annotations
@@ -17,28 +19,45 @@ import pydicom
 from drimbox.kos.classify import classify_key_object, rejected_instances
 from drimbox.store import Store
 
+# enough for any ordinary header; the study UID lies far before the pixel data
+HEAD_BYTES = 256 * 1024
+
 KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 log = logging.getLogger("drimbox.instances")
 
 
-def key_object_fact(sop_class: str, data: bytes) -> tuple[str, str, tuple[str, ...]]:
-    ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
-    kind = classify_key_object(ds)
-    return sop_class, kind, tuple(sorted(rejected_instances(ds))) if kind == "rejection" else ()
+def read_head(sop_class: str, data: bytes) -> tuple[tuple[str, str, tuple[str, ...]], str]:
+    """(SOP class, key-object kind, rejected UIDs) and the study UID of an instance, from its first bytes.
+
+    Raises ValueError when the bytes do not show a study UID (unreadable, or a head too long to keep)."""
+    if sop_class == KOS_SOP_CLASS:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
+        kind = classify_key_object(ds)
+        fact = (sop_class, kind, tuple(sorted(rejected_instances(ds))) if kind == "rejection" else ())
+    else:
+        ds = pydicom.dcmread(io.BytesIO(data[:HEAD_BYTES]), force=True, stop_before_pixels=True,
+                             specific_tags=["StudyInstanceUID"])
+        fact = (sop_class, "", ())
+    study_uid = str(ds.get("StudyInstanceUID", "") or "")
+    if not study_uid:
+        raise ValueError("no Study Instance UID in the instance's head")
+    return fact, study_uid
 
 
 class InstanceFactsRecorder:
     """``note()`` is called from Orthanc's storage thread: it only enqueues."""
 
-    def __init__(self, store: Store, *, batch_size: int = 500, flush_seconds: float = 0.2):
+    def __init__(self, store: Store, *, on_studies=None, batch_size: int = 500, flush_seconds: float = 0.2):
         self.store = store
+        self.on_studies = on_studies  # callable(set of study UIDs that received instances)
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def note(self, orthanc_id: str, sop_class: str, key_object_bytes: bytes | None = None) -> None:
-        self._queue.put((orthanc_id, sop_class, key_object_bytes))
+    def note(self, orthanc_id: str, sop_class: str, data: bytes) -> None:
+        """``data``: the instance's bytes (or at least its head; key objects whole)."""
+        self._queue.put((orthanc_id, sop_class, data if sop_class == KOS_SOP_CLASS else data[:HEAD_BYTES]))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="drimbox-instance-facts", daemon=True)
@@ -80,13 +99,18 @@ class InstanceFactsRecorder:
     def _write(self, items: list) -> None:
         if not items:
             return
-        facts = {}
+        facts, studies = {}, {}
         for orthanc_id, sop_class, data in items:
             try:
-                facts[orthanc_id] = key_object_fact(sop_class, data) if data else (sop_class, "", ())
+                facts[orthanc_id], study_uid = read_head(sop_class, data)
             except Exception:
-                log.exception("could not classify key object %s; it will be read again when needed", orthanc_id)
+                log.exception("could not read instance %s; it will be read again when needed", orthanc_id)
+                continue
+            studies[orthanc_id] = study_uid
         try:
-            self.store.save_instance_facts(facts)
+            self.store.save_instance_facts(facts, studies)
         except Exception:
             log.exception("could not record %d instance facts; they will be read again when needed", len(facts))
+            return
+        if self.on_studies and studies:
+            self.on_studies(set(studies.values()))

@@ -104,4 +104,9 @@ MIGRATIONS: list[list[str]] = [
             rejects TEXT NOT NULL DEFAULT '[]'
         )""",
     ],
+    [
+        # the study of each instance, learnt as it is stored: a study that receives images is looked at again
+        "ALTER TABLE instances ADD COLUMN study_uid TEXT",
+        "CREATE INDEX instances_study ON instances (study_uid)",
+    ],
 ]

@@ -315,15 +315,22 @@ class Store:
                 found[row["orthanc_id"]] = (row["sop_class_uid"], row["kind"], tuple(json.loads(row["rejects"])))
         return found
 
-    def save_instance_facts(self, facts: dict[str, tuple[str, str, tuple[str, ...]]]) -> None:
+    def save_instance_facts(self, facts: dict[str, tuple], study_uids: dict[str, str] | None = None) -> None:
+        """``facts``: orthanc id -> (sop class, kind, rejected uids); ``study_uids``: orthanc id -> study UID."""
         if not facts:
             return
+        study_uids = study_uids or {}
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT INTO instances (orthanc_id, sop_class_uid, kind, rejects) VALUES (?, ?, ?, ?)"
+                "INSERT INTO instances (orthanc_id, sop_class_uid, kind, rejects, study_uid) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT(orthanc_id) DO UPDATE SET sop_class_uid = excluded.sop_class_uid,"
-                " kind = excluded.kind, rejects = excluded.rejects",
-                [(oid, sop, kind, json.dumps(list(rejects))) for oid, (sop, kind, rejects) in facts.items()])
+                " kind = excluded.kind, rejects = excluded.rejects,"
+                " study_uid = COALESCE(excluded.study_uid, instances.study_uid)",
+                [(oid, sop, kind, json.dumps(list(rejects)), study_uids.get(oid))
+                 for oid, (sop, kind, rejects) in facts.items()])
+
+    def known_instances(self, orthanc_ids: Iterable[str]) -> set[str]:
+        return set(self.instance_facts(orthanc_ids))
 
     def forget_instances(self, orthanc_ids: Iterable[str]) -> None:
         with self.db.transaction() as conn:
