@@ -1,0 +1,117 @@
+"""The thin adapter, against a hand-written fake of Orthanc's ``orthanc`` module (real Orthanc: integration)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from drimbox import orthanc_adapter
+
+
+class FakeOutput:
+    def __init__(self):
+        self.headers, self.answer, self.status = {}, None, None
+
+    def SetHttpHeader(self, name, value):
+        self.headers[name] = value
+
+    def AnswerBuffer(self, body, content_type):
+        self.status, self.answer, self.headers["Content-Type"] = 200, body, content_type
+
+    def SendHttpStatus(self, status, body, length):
+        assert length == len(body.encode())
+        self.status, self.answer = status, body
+
+
+class FakeDicom:
+    def __init__(self, metadata, data):
+        self.metadata, self.data = metadata, data
+
+    def HasInstanceMetadata(self, key):
+        return key in self.metadata
+
+    def GetInstanceMetadata(self, key):
+        return self.metadata[key]
+
+    def GetInstanceData(self):
+        return self.data
+
+
+class FakeOrthanc:
+    ChangeType = SimpleNamespace(ORTHANC_STARTED=0, ORTHANC_STOPPED=1, STABLE_STUDY=2, NEW_STUDY=3, NEW_INSTANCE=4)
+
+    def __init__(self, configuration):
+        self.configuration = configuration
+        self.change_callbacks, self.filters, self.stored_callbacks, self.routes, self.explorer = [], [], [], {}, []
+        self.logs = []
+
+    def GetConfiguration(self):
+        return json.dumps(self.configuration)
+
+    def RegisterOnChangeCallback(self, callback):
+        self.change_callbacks.append(callback)
+
+    def RegisterIncomingHttpRequestFilter(self, callback):
+        self.filters.append(callback)
+
+    def RegisterOnStoredInstanceCallback(self, callback):
+        self.stored_callbacks.append(callback)
+
+    def RegisterRestCallback(self, pattern, callback):
+        self.routes[pattern] = callback
+
+    def ExtendOrthancExplorer(self, javascript):
+        self.explorer.append(javascript)
+
+    def LogInfo(self, message):
+        self.logs.append(("info", message))
+
+    LogWarning = LogError = LogInfo
+
+
+@pytest.fixture
+def installed(tmp_path):
+    fake = FakeOrthanc({"HttpPort": 18999, "DRIMbox": {"DataDir": str(tmp_path), "Dmp": {"Enabled": False},
+                                                       "Hl7": {"Enabled": False}}})
+    box = orthanc_adapter.install(fake)
+    yield fake, box
+    box.store.db.close()
+
+
+def test_registers_one_of_each_callback(installed):
+    fake, box = installed
+    assert len(fake.change_callbacks) == 1 and len(fake.filters) == 1 and len(fake.stored_callbacks) == 1
+    assert set(fake.routes) == {"/drimbox/(.*)", "/drimbox"}
+    assert "drimbox/ui" in fake.explorer[0]
+    assert box.rest.base_url == "http://127.0.0.1:18999"  # derived from Orthanc's own HttpPort
+
+
+def test_filter_denies_by_default_and_lets_the_operator_entry_in(installed):
+    fake, _ = installed
+    allow = fake.filters[0]
+    assert allow("/system", method=1, ip="127.0.0.1", headers={}, get={}) is False
+    assert allow("/system", method=1, ip="127.0.0.1", headers={"x-drimbox-entry": "admin"}, get={}) is False
+    assert allow("/system", method=1, ip="127.0.0.1",
+                 headers={"x-drimbox-entry": "admin", "x-drimbox-operator": "operator"}, get={}) is True
+    assert allow("/dicom-web/studies", method=1, ip="127.0.0.1", headers={"x-drimbox-entry": "db"}, get={}) is False
+
+
+def test_rest_route_answers_json_and_error_statuses(installed):
+    fake, _ = installed
+    route = fake.routes["/drimbox/(.*)"]
+    ok = FakeOutput()
+    route(ok, "/drimbox/status", method="GET", headers={}, get={}, groups=["status"])
+    assert ok.status == 200 and json.loads(ok.answer)["version"]
+    missing = FakeOutput()
+    route(missing, "/drimbox/studies/1.2.3/kos", method="GET", headers={}, get={}, groups=["studies/1.2.3/kos"])
+    assert missing.status == 404 and "no current manifest" in missing.answer
+    assert missing.headers["Content-Type"] == "application/json"
+
+
+def test_stored_instances_are_only_enqueued(installed):
+    fake, box = installed
+    fake.stored_callbacks[0](FakeDicom({"SopClassUid": "1.2.840.10008.5.1.4.1.1.2"}, b"\0" * 10), "instance-1")
+    fake.stored_callbacks[0](FakeDicom({}, b""), "instance-without-metadata")
+    assert box.instance_facts._queue.qsize() == 1  # nothing written from Orthanc's storage thread
