@@ -84,8 +84,8 @@ class ChangeFollower:
             self.recorder.flush_pending()
         missed = [i for i in instance_ids if i not in self.store.known_instances(instance_ids)]
         if missed:
-            self.reader.learn_instances(missed)
-            self.note_studies_with_new_images(self.reader.study_uids_of_instances(missed))
+            facts = self.reader.learn_instances(missed)
+            self.note_studies_with_new_images({facts[i].study_uid for i in missed if i in facts} - {None})
 
     def note_studies_with_new_images(self, study_uids) -> None:
         """Studies the pipeline already follows (they have a report) and that just received instances are

@@ -9,39 +9,14 @@ manifest is out of date is looked at again even if its stable-study event never 
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import threading
 
-import pydicom
-
-from drimbox.kos.classify import classify_key_object, rejected_instances
+from drimbox.pacs.instance_head import HEAD_BYTES, KOS_SOP_CLASS, read_head
 from drimbox.store import Store
 
-# enough for any ordinary header; the study UID lies far before the pixel data
-HEAD_BYTES = 256 * 1024
-
-KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 log = logging.getLogger("drimbox.instances")
-
-
-def read_head(sop_class: str, data: bytes) -> tuple[tuple[str, str, tuple[str, ...]], str]:
-    """(SOP class, key-object kind, rejected UIDs) and the study UID of an instance, from its first bytes.
-
-    Raises ValueError when the bytes do not show a study UID (unreadable, or a head too long to keep)."""
-    if sop_class == KOS_SOP_CLASS:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
-        kind = classify_key_object(ds)
-        fact = (sop_class, kind, tuple(sorted(rejected_instances(ds))) if kind == "rejection" else ())
-    else:
-        ds = pydicom.dcmread(io.BytesIO(data[:HEAD_BYTES]), force=True, stop_before_pixels=True,
-                             specific_tags=["StudyInstanceUID"])
-        fact = (sop_class, "", ())
-    study_uid = str(ds.get("StudyInstanceUID", "") or "")
-    if not study_uid:
-        raise ValueError("no Study Instance UID in the instance's head")
-    return fact, study_uid
 
 
 class InstanceFactsRecorder:
@@ -99,18 +74,16 @@ class InstanceFactsRecorder:
     def _write(self, items: list) -> None:
         if not items:
             return
-        facts, studies = {}, {}
+        facts = {}
         for orthanc_id, sop_class, data in items:
             try:
-                facts[orthanc_id], study_uid = read_head(sop_class, data)
+                facts[orthanc_id] = read_head(sop_class, data)
             except Exception:
                 log.exception("could not read instance %s; it will be read again when needed", orthanc_id)
-                continue
-            studies[orthanc_id] = study_uid
         try:
-            self.store.save_instance_facts(facts, studies)
+            self.store.save_instance_facts(facts)
         except Exception:
             log.exception("could not record %d instance facts; they will be read again when needed", len(facts))
             return
-        if self.on_studies and studies:
-            self.on_studies(set(studies.values()))
+        if self.on_studies and facts:
+            self.on_studies({fact.study_uid for fact in facts.values()})

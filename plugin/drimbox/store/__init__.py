@@ -6,6 +6,7 @@ SQLite by default (next to Orthanc's index); the SQL stays in the subset Postgre
 
 from drimbox.store.database import Database, open_database
 from drimbox.store.records import (
+    InstanceFact,
     ManifestRecord,
     MessageRecord,
     PublicationRecord,
@@ -16,6 +17,7 @@ from drimbox.store.store import Store
 
 __all__ = [
     "Database",
+    "InstanceFact",
     "ManifestRecord",
     "MessageRecord",
     "PublicationRecord",

@@ -48,6 +48,23 @@ class MessageRecord(_Record):
     errors: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class InstanceFact:
+    """What the pipeline needs of one stored instance, keyed by its Orthanc id (Orthanc 1.10 indexes no SOP class)."""
+
+    sop_class_uid: str
+    kind: str = ""  # for key objects: manifest, key_images, rejection, other
+    rejects: tuple[str, ...] = ()  # SOP instance UIDs a rejection note rejects
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_instance_uid: str | None = None
+    instance_number: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.sop_instance_uid and self.series_uid)
+
+
 class ReportState:
     ACTIVE = "active"  # the version in force
     REPLACED = "replaced"

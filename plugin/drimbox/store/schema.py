@@ -109,4 +109,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE instances ADD COLUMN study_uid TEXT",
         "CREATE INDEX instances_study ON instances (study_uid)",
     ],
+    [
+        # enough of each instance to build a manifest without listing the study through Orthanc's REST API
+        "ALTER TABLE instances ADD COLUMN series_uid TEXT",
+        "ALTER TABLE instances ADD COLUMN sop_instance_uid TEXT",
+        "ALTER TABLE instances ADD COLUMN instance_number INTEGER",
+    ],
 ]

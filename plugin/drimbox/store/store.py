@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable
 
 from drimbox.store.database import Database, open_database
 from drimbox.store.records import (
+    InstanceFact,
     ManifestRecord,
     ManifestStatus,
     MessageRecord,
@@ -302,32 +303,36 @@ class Store:
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (key, value, self.clock()))
 
-    # --- instance facts (SOP class and key-object kind, keyed by Orthanc id) --------------------
-    def instance_facts(self, orthanc_ids: Iterable[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    # --- instance facts (keyed by Orthanc id) -----------------------------------------------------
+    def instance_facts(self, orthanc_ids: Iterable[str]) -> dict[str, InstanceFact]:
         ids = list(orthanc_ids)
-        found: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        found: dict[str, InstanceFact] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
-                    f"SELECT orthanc_id, sop_class_uid, kind, rejects FROM instances WHERE orthanc_id IN ({marks})",
-                    chunk):
-                found[row["orthanc_id"]] = (row["sop_class_uid"], row["kind"], tuple(json.loads(row["rejects"])))
+                    "SELECT orthanc_id, sop_class_uid, kind, rejects, study_uid, series_uid, sop_instance_uid,"
+                    f" instance_number FROM instances WHERE orthanc_id IN ({marks})", chunk):
+                found[row["orthanc_id"]] = InstanceFact(
+                    row["sop_class_uid"], row["kind"], tuple(json.loads(row["rejects"])), row["study_uid"],
+                    row["series_uid"], row["sop_instance_uid"], row["instance_number"])
         return found
 
-    def save_instance_facts(self, facts: dict[str, tuple], study_uids: dict[str, str] | None = None) -> None:
-        """``facts``: orthanc id -> (sop class, kind, rejected uids); ``study_uids``: orthanc id -> study UID."""
+    def save_instance_facts(self, facts: dict[str, InstanceFact]) -> None:
         if not facts:
             return
-        study_uids = study_uids or {}
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT INTO instances (orthanc_id, sop_class_uid, kind, rejects, study_uid) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO instances (orthanc_id, sop_class_uid, kind, rejects, study_uid, series_uid,"
+                " sop_instance_uid, instance_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(orthanc_id) DO UPDATE SET sop_class_uid = excluded.sop_class_uid,"
                 " kind = excluded.kind, rejects = excluded.rejects,"
-                " study_uid = COALESCE(excluded.study_uid, instances.study_uid)",
-                [(oid, sop, kind, json.dumps(list(rejects)), study_uids.get(oid))
-                 for oid, (sop, kind, rejects) in facts.items()])
+                " study_uid = COALESCE(excluded.study_uid, instances.study_uid),"
+                " series_uid = COALESCE(excluded.series_uid, instances.series_uid),"
+                " sop_instance_uid = COALESCE(excluded.sop_instance_uid, instances.sop_instance_uid),"
+                " instance_number = COALESCE(excluded.instance_number, instances.instance_number)",
+                [(oid, f.sop_class_uid, f.kind, json.dumps(list(f.rejects)), f.study_uid, f.series_uid,
+                  f.sop_instance_uid, f.instance_number) for oid, f in facts.items()])
 
     def known_instances(self, orthanc_ids: Iterable[str]) -> set[str]:
         return set(self.instance_facts(orthanc_ids))

@@ -34,13 +34,17 @@ def test_records_classes_kinds_rejections_and_reports_studies(tmp_path):
 
     facts = store.instance_facts(f"id-{i}" for i in range(len(files)))
     assert len(facts) == 4
-    kinds = sorted(kind for _, kind, _ in facts.values())
-    assert kinds == ["", "", "key_images", "rejection"]
-    rejection = next(f for f in facts.values() if f[1] == "rejection")
-    assert rejection[0] == KOS_SOP_CLASS and rejection[2] == (rejected,)
+    assert sorted(f.kind for f in facts.values()) == ["", "", "key_images", "rejection"]
+    rejection = next(f for f in facts.values() if f.kind == "rejection")
+    assert rejection.sop_class_uid == KOS_SOP_CLASS and rejection.rejects == (rejected,)
     assert seen == [{study.study_uid}]
-    rows = store.db.query("SELECT DISTINCT study_uid FROM instances")
-    assert [r["study_uid"] for r in rows] == [study.study_uid]
+    assert {f.study_uid for f in facts.values()} == {study.study_uid}
+    images = {i.sop_instance_uid: i for i in study.series[0].instances}
+    for fact in facts.values():
+        assert fact.complete
+        if fact.sop_instance_uid in images:  # the images' own UIDs, series and numbers
+            assert fact.series_uid == study.series[0].series_uid
+            assert fact.instance_number == images[fact.sop_instance_uid].instance_number
 
 
 def test_unreadable_bytes_are_skipped_not_fatal(tmp_path):
