@@ -43,6 +43,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address, handler, simulator: "DmpSimulator", ssl_context: ssl.SSLContext | None):
         self.simulator = simulator
         self.ssl_context = ssl_context
+        self.open_connections: set = set()
+        self.connections_lock = threading.Lock()
         super().__init__(address, handler)
 
     def get_request(self):
@@ -50,7 +52,24 @@ class _Server(ThreadingHTTPServer):
         if self.ssl_context is not None:
             # The handshake runs in the connection's own thread (first read), never in the accept loop.
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self.connections_lock:
+            self.open_connections.add(sock)
         return sock, addr
+
+    def shutdown_request(self, request) -> None:
+        with self.connections_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut_open_connections(self) -> None:
+        """A stopped DMP must look stopped: kept-alive connections are cut, not served on."""
+        with self.connections_lock:
+            connections = list(self.open_connections)
+        for sock in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request, client_address):
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -329,6 +348,7 @@ class DmpSimulator:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.cut_open_connections()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.store.close()
