@@ -7,6 +7,7 @@ import io
 import pydicom
 
 from drimbox.kos.classify import classify_key_object, rejected_instances
+from drimbox.pacs.dicom_head import read_head_attributes
 from drimbox.store import InstanceFact
 
 # enough for any ordinary header; the study UID lies far before the pixel data
@@ -26,8 +27,12 @@ def read_head(sop_class: str, data: bytes) -> InstanceFact:
         kind = classify_key_object(ds)
         rejects = tuple(sorted(rejected_instances(ds))) if kind == "rejection" else ()
     else:
-        ds = pydicom.dcmread(io.BytesIO(data[:HEAD_BYTES]), force=True, stop_before_pixels=True,
-                             specific_tags=HEAD_TAGS)
+        attributes = read_head_attributes(data)
+        if attributes is not None and all(attributes.get(k) for k in HEAD_TAGS[:3]):
+            ds = attributes  # the fast path: same keys as the pydicom data set
+        else:
+            ds = pydicom.dcmread(io.BytesIO(data[:HEAD_BYTES]), force=True, stop_before_pixels=True,
+                                 specific_tags=HEAD_TAGS)
         kind, rejects = "", ()
     fact = InstanceFact(sop_class, kind, rejects, _text(ds, "StudyInstanceUID"), _text(ds, "SeriesInstanceUID"),
                         _text(ds, "SOPInstanceUID"), _number(ds.get("InstanceNumber")))

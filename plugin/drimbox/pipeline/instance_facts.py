@@ -29,9 +29,16 @@ class InstanceFactsRecorder:
         self.flush_seconds = flush_seconds
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        # noted / written counts: flush_pending() waits for what was noted before it was called, including a
+        # batch the worker has taken from the queue but not yet written
+        self._noted = 0
+        self._written = 0
+        self._progress = threading.Condition()
 
     def note(self, orthanc_id: str, sop_class: str, data: bytes) -> None:
         """``data``: the instance's bytes (or at least its head; key objects whole)."""
+        with self._progress:
+            self._noted += 1
         self._queue.put((orthanc_id, sop_class, data if sop_class == KOS_SOP_CLASS else data[:HEAD_BYTES]))
 
     def start(self) -> None:
@@ -43,9 +50,15 @@ class InstanceFactsRecorder:
         if self._thread is not None:
             self._thread.join(10)
 
-    def flush_pending(self) -> None:
-        """Write whatever is queued now (used before reading the facts back)."""
-        self._write(self._drain())
+    def flush_pending(self, timeout: float = 10.0) -> bool:
+        """Wait until everything noted so far is written (used before reading the facts back)."""
+        if self._thread is None or not self._thread.is_alive():
+            while items := self._drain():
+                self._write(items)
+            return True
+        with self._progress:
+            target = self._noted
+            return self._progress.wait_for(lambda: self._written >= target, timeout)
 
     def _drain(self) -> list:
         items = []
@@ -74,6 +87,14 @@ class InstanceFactsRecorder:
     def _write(self, items: list) -> None:
         if not items:
             return
+        try:
+            self._record(items)
+        finally:
+            with self._progress:
+                self._written += len(items)
+                self._progress.notify_all()
+
+    def _record(self, items: list) -> None:
         facts = {}
         for orthanc_id, sop_class, data in items:
             try:
