@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+
+import pytest
 
 from drimbox.launcher.box_instance import BoxInstance
 from drimbox.launcher.ports import BoxPorts
@@ -35,3 +39,12 @@ def test_peer_tokens_and_client_accept_never_reach_orthanc(tmp_path):
     assert 'proxy_set_header Authorization "";' in retrieve
     assert "proxy_set_header Accept $drimbox_accept;" in retrieve  # only the decision's Accept
     assert "X-Drimbox-Grant $drimbox_grant" in retrieve
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None and not shutil.which("/usr/sbin/nginx"), reason="nginx missing")
+def test_nginx_accepts_the_generated_configuration(tmp_path):
+    box = BoxInstance(tmp_path / "box", BoxPorts.free())
+    box.write_configuration()
+    result = subprocess.run(["/usr/sbin/nginx", "-t", "-c", str(box.data_dir / "nginx.conf"), "-p", str(box.data_dir)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
