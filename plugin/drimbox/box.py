@@ -50,8 +50,7 @@ class Box:
             self.store, self.reconciler, None, self.publisher,
             reconcile_threads=settings.publication.worker_threads,
             follower_poll_seconds=settings.publication.changes_poll_seconds)
-        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule,
-                                       recorder=self.instance_facts)
+        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
         self.instance_facts.on_studies = self.follower.note_studies_with_new_images
         self.workers.follower = self.follower
         self.intake = ReportIntake(self.store, self._study_summary, self.workers.schedule, settings.publication)
@@ -134,8 +133,17 @@ class Box:
         for study_uid in self.store.pending_studies():
             self.workers.schedule(study_uid)
         self.workers.wake_follower()
+        threading.Thread(target=self._rescan, name="drimbox-rescan", daemon=True).start()
         if self.whitelist is not None:
             threading.Thread(target=self._refresh_whitelist_forever, name="drimbox-whitelist", daemon=True).start()
+
+    def _rescan(self) -> None:
+        try:
+            scheduled = self.follower.rescan_followed_studies()
+            if scheduled:
+                log.info("%d studies changed while the box was stopped: looked at again", scheduled)
+        except Exception:
+            log.exception("the start-up scan of followed studies failed")
 
     def stop(self) -> None:
         self._stopping.set()
@@ -149,9 +157,9 @@ class Box:
         ack, _ = self.intake.receive_hl7(raw, channel="mllp")
         return ack
 
-    def on_instance_stored(self, orthanc_id: str, sop_class_uid: str, data: bytes) -> None:
-        """From Orthanc's storage thread: remember what the pipeline needs of this instance (enqueue only)."""
-        self.instance_facts.note(orthanc_id, sop_class_uid, data)
+    def on_instance_stored(self, orthanc_id: str, sop_class_uid: str, key_object: bytes | None = None) -> None:
+        """From Orthanc's storage thread: remember the instance's SOP class (enqueue only)."""
+        self.instance_facts.note(orthanc_id, sop_class_uid, key_object)
 
     def on_orthanc_change(self) -> None:
         """Any change Orthanc reports: the follower reads the change log from its cursor."""

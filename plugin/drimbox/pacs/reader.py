@@ -1,10 +1,9 @@
 """What Orthanc holds for a study, shaped as :class:`drimbox.studies.model.StudyContent`.
 
 Orthanc 1.10 does not index the SOP Class UID of instances, and asking it instance by instance costs about a
-millisecond each. So what a manifest needs of each instance (SOP class and instance UID, series, key-object
-kind) is recorded as Orthanc stores it (:mod:`drimbox.pipeline.instance_facts`). Building a manifest then
-lists the study's series with their instance ids (one call) and reads the rest from the store; only instances
-the recorder missed are read through the REST API.
+millisecond each. So the SOP class (and, for key objects, their kind) is recorded as Orthanc stores each
+instance (:mod:`drimbox.pipeline.instance_facts`). Building a manifest then lists the study's instances (one
+call) and reads their SOP classes from the store; only instances the recorder missed are read one by one.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from drimbox.kos.classify import apply_rejections
-from drimbox.pacs.instance_head import KOS_SOP_CLASS, read_head
+from drimbox.pacs.key_objects import KOS_SOP_CLASS, read_key_object
 from drimbox.pacs.rest import OrthancRest, OrthancRestError
 from drimbox.store import InstanceFact, Store
 from drimbox.studies.model import InstanceRef, SeriesContent, StudyContent
@@ -32,7 +31,6 @@ class PacsReader:
         self.rest = rest
         self.store = store
         self.lookup_threads = lookup_threads
-        self._series_uids: dict[str, tuple] = {}  # Orthanc series id -> (series UID, study UID): never change
 
     def find_study(self, study_uid: str) -> PacsStudy | None:
         matches = self.rest.post_json("/tools/lookup", study_uid)
@@ -54,7 +52,7 @@ class PacsReader:
         """Read through the REST API the instances whose facts the store lacks; returns every fact known."""
         ids = list(dict.fromkeys(orthanc_ids))
         facts = self.store.instance_facts(ids)
-        missing = [i for i in ids if i not in facts or not facts[i].complete]
+        missing = [i for i in ids if i not in facts]
         if missing:
             with ThreadPoolExecutor(max_workers=self.lookup_threads) as pool:
                 learnt = {oid: fact for oid, fact in zip(missing, pool.map(self._read_instance, missing)) if fact}
@@ -66,29 +64,12 @@ class PacsReader:
         try:
             sop_class = self.rest.get_text(f"/instances/{orthanc_id}/metadata/SopClassUid").strip()
             if sop_class == KOS_SOP_CLASS:
-                return read_head(sop_class, self.rest.get_bytes(f"/instances/{orthanc_id}/file"))
-            instance = self.rest.get_json(f"/instances/{orthanc_id}")
-            series_uid, study_uid = self._series_and_study_uids(instance["ParentSeries"])
-            tags = instance.get("MainDicomTags", {})
-            return InstanceFact(sop_class, study_uid=study_uid, series_uid=series_uid,
-                                sop_instance_uid=tags.get("SOPInstanceUID"),
-                                instance_number=_int(tags.get("InstanceNumber")))
+                return read_key_object(sop_class, self.rest.get_bytes(f"/instances/{orthanc_id}/file"))
+            return InstanceFact(sop_class)
         except OrthancRestError as error:
             if error.status == 404:  # deleted meanwhile
                 return None
             raise
-
-    def _series_and_study_uids(self, series_id: str) -> tuple[str | None, str | None]:
-        cached = self._series_uids.get(series_id)
-        if cached:
-            return cached
-        series = self.rest.get_json(f"/series/{series_id}")
-        study = self.rest.get_json(f"/studies/{series['ParentStudy']}")
-        uids = (series["MainDicomTags"].get("SeriesInstanceUID"), study["MainDicomTags"].get("StudyInstanceUID"))
-        if len(self._series_uids) > 10000:
-            self._series_uids.clear()
-        self._series_uids[series_id] = uids
-        return uids
 
     def study_summary(self, study: PacsStudy) -> StudyContent:
         """Study and patient attributes only (one call): enough to check a report against the images."""
@@ -98,21 +79,25 @@ class PacsReader:
         """Every instance of the study, key-object kinds filled, instances rejected by IOCM notes left out."""
         info = self.rest.get_json(f"/studies/{study.orthanc_id}")
         series_list = self.rest.get_json(f"/studies/{study.orthanc_id}/series")
-        facts = self.learn_instances(i for s in series_list for i in s.get("Instances", []))
+        instances = self.rest.get_json(f"/studies/{study.orthanc_id}/instances")
+        facts = self.learn_instances(i["ID"] for i in instances)
 
+        by_series: dict[str, list[InstanceRef]] = {}
         rejected: set[str] = set()
+        for instance in instances:
+            fact = facts.get(instance["ID"])
+            if fact is None:  # deleted while we looked
+                continue
+            rejected.update(fact.rejects)
+            tags = instance.get("MainDicomTags", {})
+            by_series.setdefault(instance["ParentSeries"], []).append(InstanceRef(
+                sop_class_uid=fact.sop_class_uid, sop_instance_uid=tags.get("SOPInstanceUID", ""),
+                instance_number=_int(tags.get("InstanceNumber")), kind=fact.kind))
         series = []
         for s in series_list:
             tags = s.get("MainDicomTags", {})
-            refs = []
-            for orthanc_id in s.get("Instances", []):
-                fact = facts.get(orthanc_id)
-                if fact is None:  # deleted while we looked
-                    continue
-                rejected.update(fact.rejects)
-                refs.append(InstanceRef(sop_class_uid=fact.sop_class_uid, sop_instance_uid=fact.sop_instance_uid,
-                                        instance_number=fact.instance_number, kind=fact.kind))
-            refs.sort(key=lambda r: (r.instance_number is None, r.instance_number or 0, r.sop_instance_uid))
+            refs = sorted(by_series.get(s["ID"], []),
+                          key=lambda r: (r.instance_number is None, r.instance_number or 0, r.sop_instance_uid))
             series.append(SeriesContent(
                 series_uid=tags.get("SeriesInstanceUID", ""),
                 modality=tags.get("Modality", ""),

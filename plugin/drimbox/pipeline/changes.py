@@ -7,11 +7,13 @@ cursor: the live path and the catch-up after a restart are the same code.
 
 from __future__ import annotations
 
+import calendar
 import logging
+import time
 from dataclasses import dataclass, field
 
 from drimbox.pacs.reader import PacsReader
-from drimbox.pacs.rest import OrthancRest
+from drimbox.pacs.rest import OrthancRest, OrthancRestError
 from drimbox.store import Store
 
 log = logging.getLogger("drimbox.changes")
@@ -20,7 +22,6 @@ CURSOR_FACT = "orthanc_changes_cursor"
 
 @dataclass
 class ChangeBatch:
-    new_instances: list[str] = field(default_factory=list)
     deleted_instances: list[str] = field(default_factory=list)
     stable_studies: list[str] = field(default_factory=list)  # Orthanc ids
     last: int = 0
@@ -31,9 +32,7 @@ def read_changes(page: dict) -> ChangeBatch:
     batch = ChangeBatch(last=int(page.get("Last", 0)), done=bool(page.get("Done", True)))
     for change in page.get("Changes", []):
         kind, level, orthanc_id = change.get("ChangeType"), change.get("ResourceType"), change.get("ID")
-        if kind == "NewInstance":
-            batch.new_instances.append(orthanc_id)
-        elif kind == "StableStudy":
+        if kind == "StableStudy":
             batch.stable_studies.append(orthanc_id)
         elif kind == "Deleted" and level == "Instance":
             batch.deleted_instances.append(orthanc_id)
@@ -41,14 +40,12 @@ def read_changes(page: dict) -> ChangeBatch:
 
 
 class ChangeFollower:
-    def __init__(self, rest: OrthancRest, reader: PacsReader, store: Store, on_stable_study, page_size: int = 1000,
-                 recorder=None):
+    def __init__(self, rest: OrthancRest, reader: PacsReader, store: Store, on_stable_study, page_size: int = 1000):
         self.rest = rest
         self.reader = reader
         self.store = store
         self.on_stable_study = on_stable_study  # callable(study_uid)
         self.page_size = page_size
-        self.recorder = recorder  # InstanceFactsRecorder: learns instances as Orthanc stores them
 
     @property
     def cursor(self) -> int:
@@ -60,8 +57,6 @@ class ChangeFollower:
         while True:
             cursor = self.cursor
             batch = read_changes(self.rest.get_json("/changes", since=cursor, limit=self.page_size))
-            if batch.new_instances:
-                self._learn_missed(batch.new_instances)
             if batch.deleted_instances:
                 self.store.forget_instances(batch.deleted_instances)
             for orthanc_id in dict.fromkeys(batch.stable_studies):
@@ -77,24 +72,44 @@ class ChangeFollower:
             if batch.done or batch.last <= cursor:
                 return seen
 
-    def _learn_missed(self, instance_ids: list[str]) -> None:
-        """Instances the stored-instance recorder did not see (stored while the plugin was down, or lost in a
-        crash before its batch was written) are read through the REST API."""
-        if self.recorder is not None:
-            self.recorder.flush_pending()
-        missed = [i for i in instance_ids if i not in self.store.known_instances(instance_ids)]
-        if missed:
-            facts = self.reader.learn_instances(missed)
-            self.note_studies_with_new_images({facts[i].study_uid for i in missed if i in facts} - {None})
+    def rescan_followed_studies(self) -> int:
+        """At start: studies the pipeline follows whose images changed after their manifest are looked at again.
+
+        Orthanc forgets unstable studies across a restart, so a study that received images just before Orthanc
+        stopped never gets its stable-study change; its ``LastUpdate`` tells. Returns how many were scheduled."""
+        scheduled = 0
+        for record in self.store.list_studies(limit=1_000_000):
+            if not (record.report_id and record.orthanc_id):
+                continue
+            try:
+                info = self.rest.get_json(f"/studies/{record.orthanc_id}")
+            except OrthancRestError as error:
+                if error.status == 404:
+                    continue
+                raise
+            manifest = self.store.current_manifest(record.study_uid)
+            # LastUpdate has a one-second resolution: images of the manifest's own second count as newer
+            if manifest is None or _orthanc_time(info.get("LastUpdate", "")) >= int(manifest.created_at):
+                self.store.mark_pending(record.study_uid)
+                self.on_stable_study(record.study_uid)
+                scheduled += 1
+        return scheduled
 
     def note_studies_with_new_images(self, study_uids) -> None:
-        """Studies the pipeline already follows (they have a report) and that just received instances are
-        durably marked pending. Their STABLE_STUDY change may never come (Orthanc stopped before the study
-        was stable, and Orthanc does not remember unstable studies across a restart), so they are also
-        scheduled: the reconciliation waits while the study is unstable and keeps it pending."""
+        """Studies the pipeline already follows (they have a report) and that just received a key object (an
+        IOCM rejection note, a key image note) are durably marked pending and scheduled; the reconciliation
+        waits while the study is unstable and keeps it pending."""
         for study_uid in sorted(study_uids):
             record = self.store.get_study(study_uid)
             followed = (record is not None and record.report_id) or self.store.reports_for_study(study_uid)
             if followed:
                 self.store.mark_pending(study_uid)
                 self.on_stable_study(study_uid)
+
+
+def _orthanc_time(text: str) -> float:
+    """Orthanc's ``LastUpdate`` (UTC, ``YYYYMMDDTHHMMSS``) as a Unix time; 0 when unreadable."""
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y%m%dT%H%M%S")))
+    except ValueError:
+        return 0.0

@@ -1,10 +1,10 @@
-"""Recording what the pipeline needs of each instance as Orthanc stores it.
+"""Recording the SOP class of each instance as Orthanc stores it.
 
-Orthanc 1.10 indexes no SOP Class UID, and finding an instance's study or SOP class through its REST API costs
-about a millisecond of Orthanc's time per call. The stored-instance callback has both at hand (metadata and the
-file's head), so the adapter hands them here and a worker writes them in batches: SOP class, key-object kind
-(classified from the bytes) and study. Studies that received images are reported, so that a study whose
-manifest is out of date is looked at again even if its stable-study event never comes.
+Orthanc 1.10 indexes no SOP Class UID, and asking its REST API instance by instance costs about a millisecond of
+Orthanc's time each. The stored-instance callback has it in the instance's metadata, so the adapter hands it here
+and a worker writes it in batches. Key objects (a handful per study) come with their bytes and are classified
+(manifest, key images, rejection note and what it rejects); their studies are reported, so that an IOCM
+rejection note makes the study's manifest be looked at again.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import logging
 import queue
 import threading
 
-from drimbox.pacs.instance_head import HEAD_BYTES, KOS_SOP_CLASS, read_head
-from drimbox.store import Store
+from drimbox.pacs.key_objects import read_key_object
+from drimbox.store import InstanceFact, Store
 
 log = logging.getLogger("drimbox.instances")
 
@@ -35,11 +35,11 @@ class InstanceFactsRecorder:
         self._written = 0
         self._progress = threading.Condition()
 
-    def note(self, orthanc_id: str, sop_class: str, data: bytes) -> None:
-        """``data``: the instance's bytes (or at least its head; key objects whole)."""
+    def note(self, orthanc_id: str, sop_class: str, key_object: bytes | None = None) -> None:
+        """``key_object``: the bytes of a key object (KOS), to classify it; None for any other instance."""
         with self._progress:
             self._noted += 1
-        self._queue.put((orthanc_id, sop_class, data if sop_class == KOS_SOP_CLASS else data[:HEAD_BYTES]))
+        self._queue.put((orthanc_id, sop_class, key_object))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="drimbox-instance-facts", daemon=True)
@@ -96,15 +96,19 @@ class InstanceFactsRecorder:
 
     def _record(self, items: list) -> None:
         facts = {}
-        for orthanc_id, sop_class, data in items:
+        for orthanc_id, sop_class, key_object in items:
+            if key_object is None:
+                facts[orthanc_id] = InstanceFact(sop_class)
+                continue
             try:
-                facts[orthanc_id] = read_head(sop_class, data)
+                facts[orthanc_id] = read_key_object(sop_class, key_object)
             except Exception:
-                log.exception("could not read instance %s; it will be read again when needed", orthanc_id)
+                log.exception("could not read key object %s; it will be read again when needed", orthanc_id)
         try:
             self.store.save_instance_facts(facts)
         except Exception:
             log.exception("could not record %d instance facts; they will be read again when needed", len(facts))
             return
-        if self.on_studies and facts:
-            self.on_studies({fact.study_uid for fact in facts.values()})
+        studies = {fact.study_uid for fact in facts.values() if fact.study_uid}
+        if self.on_studies and studies:
+            self.on_studies(studies)

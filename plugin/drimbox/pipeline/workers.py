@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Callable
 
+import requests
+
 from drimbox.pipeline.changes import ChangeFollower
 from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
@@ -109,6 +111,9 @@ class Workers:
                         self.schedule(study_uid)
                     for record in self.store.list_studies(state="waiting_images", limit=10000):
                         self.schedule(record.study_uid)
+            except requests.ConnectionError:
+                if not self._stop.is_set():  # Orthanc stopping, or not answering yet
+                    log.warning("Orthanc's REST API is not answering; following its changes again shortly")
             except Exception:
                 log.exception("following Orthanc's changes failed; retrying")
             wait = self.follower_poll_seconds

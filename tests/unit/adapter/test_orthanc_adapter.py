@@ -110,8 +110,14 @@ def test_rest_route_answers_json_and_error_statuses(installed):
     assert missing.headers["Content-Type"] == "application/json"
 
 
-def test_stored_instances_are_only_enqueued(installed):
+def test_stored_instances_are_only_enqueued_and_only_key_objects_copied(installed):
     fake, box = installed
-    fake.stored_callbacks[0](FakeDicom({"SopClassUid": "1.2.840.10008.5.1.4.1.1.2"}, b"\0" * 10), "instance-1")
+    image, kos = FakeDicom({"SopClassUid": "1.2.840.10008.5.1.4.1.1.2"}, b"image"), \
+        FakeDicom({"SopClassUid": "1.2.840.10008.5.1.4.1.1.88.59"}, b"kos")
+    image.GetInstanceData = lambda: pytest.fail("an image's bytes were copied (costs Orthanc ~1 ms each)")
+    fake.stored_callbacks[0](image, "instance-1")
+    fake.stored_callbacks[0](kos, "instance-2")
     fake.stored_callbacks[0](FakeDicom({}, b""), "instance-without-metadata")
-    assert box.instance_facts._queue.qsize() == 1  # nothing written from Orthanc's storage thread
+    queued = [box.instance_facts._queue.get_nowait() for _ in range(box.instance_facts._queue.qsize())]
+    assert queued == [("instance-1", "1.2.840.10008.5.1.4.1.1.2", None),
+                      ("instance-2", "1.2.840.10008.5.1.4.1.1.88.59", b"kos")]
