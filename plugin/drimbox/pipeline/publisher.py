@@ -83,15 +83,13 @@ class Publisher:
         base = self.settings.retry_initial_seconds * (2 ** max(attempts - 1, 0))
         return min(self.settings.retry_max_seconds, base) * random.uniform(0.8, 1.2)
 
-    def _context(self, job: PublicationRecord) -> tuple[ManifestRecord, Report, dict]:
-        manifest = self.store.get_manifest(job.kos_uid)
+    def _context(self, manifest: ManifestRecord | None, kos_uid: str) -> tuple[ManifestRecord, Report, dict]:
         if manifest is None:
-            raise ValueError(f"manifest {job.kos_uid} is not in the store")
+            raise ValueError(f"manifest {kos_uid} is not in the store")
         record = self.store.get_report(manifest.report_id)
         if record is None or record.cda is None:
-            raise ValueError(f"report {manifest.report_id} of manifest {job.kos_uid} is not in the store")
+            raise ValueError(f"report {manifest.report_id} of manifest {kos_uid} is not in the store")
         return manifest, parse_cda(record.cda), record.flags
-
     def _approved_entry(self, study_uid: str, *, include_deletion_queued: bool = False) -> ManifestRecord | None:
         """The study's manifest whose entry is Approved in the DMP. A withdrawn manifest waiting for its ITI-57
         is marked ``deletion_queued`` by the reconciler, but its entry is still Approved until the deletion."""
@@ -102,7 +100,7 @@ class Publisher:
         return approved[-1] if approved else None
 
     def _register(self, job: PublicationRecord) -> None:
-        manifest, report, flags = self._context(job)
+        manifest, report, flags = self._context(self.store.get_manifest(job.kos_uid), job.kos_uid)
         if job.attempts > 1:  # an earlier attempt may have registered the lot before its answer was lost
             entry_uuid = self._already_registered(manifest, report)
             if entry_uuid:
@@ -138,14 +136,10 @@ class Publisher:
             self.store.finish_publication(job.id, PublicationState.DONE,
                                           error="nothing Approved in the DMP for this study")
             return
-        _, report, _ = self._context(job) if self.store.get_manifest(job.kos_uid) else self._context_of(approved)
+        _, report, _ = self._context(approved, approved.kos_uid)  # the deletion acts as the entry's own report
         self.dmp.delete(approved.dmp_entry_uuid, report)
         self.store.set_manifest_dmp(approved.kos_uid, dmp_status=DmpStatus.DELETED)
         if approved.kos_uid != job.kos_uid:
             self.store.set_manifest_dmp(job.kos_uid, dmp_status=DmpStatus.NOT_SENT)
         self.store.finish_publication(job.id, PublicationState.DONE, entry_uuid=approved.dmp_entry_uuid)
         log.info("publication %s: entry %s deleted from the DMP", job.id, approved.dmp_entry_uuid)
-
-    def _context_of(self, manifest: ManifestRecord):
-        record = self.store.get_report(manifest.report_id)
-        return manifest, parse_cda(record.cda), record.flags

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -87,7 +86,3 @@ def open_database(url: str) -> Database:
         raise NotImplementedError(
             "DRIMbox.Store: PostgreSQL is not supported yet in this version; use sqlite:///<path>")
     raise ValueError(f"DRIMbox.Store: unsupported URL {url!r}; expected sqlite:///<absolute path>")
-
-
-def ensure_private_dir(path: str) -> None:
-    os.makedirs(path, mode=0o700, exist_ok=True)

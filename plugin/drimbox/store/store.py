@@ -334,9 +334,6 @@ class Store:
                 [(oid, f.sop_class_uid, f.kind, json.dumps(list(f.rejects)), f.study_uid, f.series_uid,
                   f.sop_instance_uid, f.instance_number) for oid, f in facts.items()])
 
-    def known_instances(self, orthanc_ids: Iterable[str]) -> set[str]:
-        return set(self.instance_facts(orthanc_ids))
-
     def forget_instances(self, orthanc_ids: Iterable[str]) -> None:
         with self.db.transaction() as conn:
             conn.executemany("DELETE FROM instances WHERE orthanc_id = ?", [(i,) for i in orthanc_ids])
