@@ -197,32 +197,22 @@ def run_list(args: argparse.Namespace) -> int:
     return _run(args, action)
 
 
-def run_show(args: argparse.Namespace) -> int:
-    def action(target: Target) -> int:
-        job = target.call("GET", f"/drimbox/publications/{args.id}")
-        _print_job(job, args.json)
-        return 0
-    return _run(args, action)
+def _job_command(method: str, suffix: str, done: str = ""):
+    """show / retry / cancel: one call on one publication, then the job printed."""
+    def command(args: argparse.Namespace) -> int:
+        def action(target: Target) -> int:
+            job = target.call(method, f"/drimbox/publications/{args.id}{suffix}")
+            if done and not args.json:
+                print(f"publication {args.id} {done}")
+            _print_job(job, args.json)
+            return 0
+        return _run(args, action)
+    return command
 
 
-def run_retry(args: argparse.Namespace) -> int:
-    def action(target: Target) -> int:
-        job = target.call("POST", f"/drimbox/publications/{args.id}/retry")
-        if not args.json:
-            print(f"publication {args.id} queued again")
-        _print_job(job, args.json)
-        return 0
-    return _run(args, action)
-
-
-def run_cancel(args: argparse.Namespace) -> int:
-    def action(target: Target) -> int:
-        job = target.call("POST", f"/drimbox/publications/{args.id}/cancel")
-        if not args.json:
-            print(f"publication {args.id} cancelled")
-        _print_job(job, args.json)
-        return 0
-    return _run(args, action)
+run_show = _job_command("GET", "")
+run_retry = _job_command("POST", "/retry", "queued again")
+run_cancel = _job_command("POST", "/cancel", "cancelled")
 
 
 _FIELDS = (("id", "id"), ("state", "state"), ("action", "action"), ("study_uid", "study"), ("kos_uid", "KOS"),
