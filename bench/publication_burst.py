@@ -22,7 +22,6 @@ Run: .venv/bin/python bench/publication_burst.py [-n 30] [--solo 3] [--senders 1
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time

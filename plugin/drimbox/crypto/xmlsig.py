@@ -23,7 +23,6 @@ from drimbox.crypto import dsig
 from drimbox.crypto.chain import ChainError, validate_chain
 from drimbox.crypto.dsig import (
     C14N_ALGORITHMS,
-    DIGEST_URIS,
     DS,
     ENVELOPED,
     SHA256,

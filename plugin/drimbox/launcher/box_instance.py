@@ -6,10 +6,7 @@ import copy
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

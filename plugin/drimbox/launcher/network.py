@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import requests
 
 from drimbox.crypto.pki import create_test_pki
 from drimbox.launcher.box_instance import REPO, BoxInstance

@@ -160,7 +160,7 @@ def test_retrieve_answers_mtom_with_exact_bytes(client):
     answer = client.retrieve([lot.kos_uid, "1.2.3.404"])
     assert answer.content_type.startswith("multipart/related")
     assert 'type="application/xop+xml"' in answer.content_type
-    status = answer.payload.find(f"{{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}}RegistryResponse").get("status")
+    status = answer.payload.find("{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}RegistryResponse").get("status")
     assert status == "urn:ihe:iti:2007:ResponseStatusType:PartialSuccess"
     assert answer.error_codes() == ["XDSDocumentUniqueIdError"]
     responses = answer.payload.findall(q(XDSB, "DocumentResponse"))

@@ -48,7 +48,7 @@ def test_vihf_attributes(signing):
     assert attributes["Authentification_Mode"] == ["INDIRECTE_RENFORCEE"]
     assert attributes["LPS_ID"] == ["LPS-1"] and attributes["LPS_Nom"] == ["DRIMbox"]
     assert attributes["LPS_Version"] == ["0.1"] and attributes["LPS_ID_HOMOLOGATION_DMP"] == ["HOMOL-1"]
-    role = assertion.find(f".//{{urn:hl7-org:v3}}Role")
+    role = assertion.find(".//{urn:hl7-org:v3}Role")
     assert role.get("{http://www.w3.org/2001/XMLSchema-instance}type") == "CE"
 
 

@@ -25,7 +25,7 @@ UID, OTHER = "1.2.3.4", "1.2.3.5"
     (f"/dicom-web/studies/{UID}/series?includefield=0008103E", UID),
     (f"/dicom-web/studies/{UID}/series/5.6/instances/7.8/frames/1", UID),
     (f"/dicom-web/studies/{UID}/series/5.6/instances/7.8/bulk/7fe00010", UID),
-    (f"/dicom-web/studies?00100020=IPP1&limit=101", None),
+    ("/dicom-web/studies?00100020=IPP1&limit=101", None),
     (f"/dicom-web/studies?StudyInstanceUID={UID}&StudyInstanceUID={OTHER}", None),
     (f"/dicom-web/studies?StudyInstanceUID={UID}&0020000D={OTHER}", None),
     (f"/dicom-web/studies?StudyInstanceUID={UID}*", None),
