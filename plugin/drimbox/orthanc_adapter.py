@@ -90,6 +90,15 @@ def install(orthanc) -> Box:
 
 
 def send(output, response: Response) -> None:
+    if response.parts is not None:
+        # Orthanc refuses any header but Set-Cookie on a multipart answer
+        for name, value in response.headers.items():
+            if name.lower() == "set-cookie":
+                output.SetHttpHeader(name, value)
+        output.StartMultipartAnswer("related", response.content_type)
+        for part in response.parts:
+            output.SendMultipartItem(part)
+        return
     body = response.body if isinstance(response.body, bytes) else response.body.encode()
     for name, value in response.headers.items():
         output.SetHttpHeader(name, value)

@@ -5,8 +5,9 @@ which of its servers received the request) and, on the admin entry, ``X-Drimbox-
 authenticated). Orthanc listens on loopback only, so those headers cannot be forged from outside.
 
 - admin entry with an authenticated operator: Orthanc Explorer, Orthanc's REST API, the operator API;
-- db entry: the peer decision route and the health check; DICOMweb only with a grant that the peer decision
-  route issued for exactly that path (nginx copies it from the decision's answer);
+- db entry: the peer decision route and the health check; DICOMweb (or the curated retrieve, for a study or
+  series where Orthanc holds more than the KOS lists) only with a grant that the peer decision route issued
+  for exactly that path (nginx copies it from the decision's answer);
 - vi entry: the viewer routes; DICOMweb only with a grant issued for that viewer session's study;
 - the box's own worker threads: a per-process secret.
 """
@@ -18,6 +19,8 @@ import hmac
 import time
 from dataclasses import dataclass
 
+from drimbox.trust.policy import CURATED_PREFIX
+
 ENTRY_HEADER = "x-drimbox-entry"
 OPERATOR_HEADER = "x-drimbox-operator"
 GRANT_HEADER = "x-drimbox-grant"
@@ -26,6 +29,7 @@ INTERNAL_HEADER = "x-drimbox-internal"
 DB_ROUTES = ("/drimbox/peer/", "/drimbox/health")
 VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/")
 DICOMWEB_PREFIX = "/dicom-web/"
+PEER_GRANTED_PREFIXES = (DICOMWEB_PREFIX, CURATED_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class Gate:
         if entry == "db":
             if request.uri.startswith(DB_ROUTES):
                 return True
-            return (request.method == "GET" and request.uri.startswith(DICOMWEB_PREFIX)
+            return (request.method == "GET" and request.uri.startswith(PEER_GRANTED_PREFIXES)
                     and self.grant_allows(headers.get(GRANT_HEADER, ""), request.uri, scope="peer"))
         if entry == "vi":
             if request.uri.startswith(VI_ROUTES):

@@ -15,11 +15,14 @@ Deny by default. Checks, in this order (first failure answers):
   401 token unknown to PSC, inactive or expired (``WWW-Authenticate: Bearer error="invalid_token"``);
   404 KOS unknown, withdrawn, for another study, or not covering the requested series/instance;
   410 an instance the KOS referenced but that was since rejected (IOCM): it existed and is gone for good;
-  404 a study/series where Orthanc holds instances outside the KOS or rejected ones (only when the facts
-      offer ``stored_instance_uids``; see PeerFacts);
+  404 a study/series of which Orthanc holds nothing the KOS still covers;
   400 no transfer syntax both acceptable and producible;
   503 a fact could not be obtained (PSC or the store failing): never allow on error.
 Every Decision carries HSTS and an audit row (``drimbox.audit.AuditEvent.to_row()``).
+
+A study or series where Orthanc also holds instances the KOS does not list (images added since, IOCM-rejected
+ones) is still served, but only what the KOS lists: the decision then says ``curated`` and the request goes to
+the box's own curated retrieve instead of Orthanc's DICOMweb, which would send everything it holds.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from drimbox.trust.accept import (
 )
 
 KOS_HEADER = "kos-sopinstanceuid"
+CURATED_PREFIX = "/drimbox/peer-retrieve/"  # + KOS UID + "/" + WADO-RS path (drimbox.web.curated_retrieve)
 DICOM_JSON_ACCEPT = "application/dicom+json"
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _FRAMES = re.compile(r"^[1-9][0-9]*(,[1-9][0-9]*)*$")
@@ -111,9 +115,9 @@ class PeerFacts(Protocol):
     def is_whitelisted_operator_dn(self, dn: str) -> bool: ...
 
     # Optional: ``stored_instance_uids(study, series_or_None) -> Collection[str] | None``. When the facts
-    # object has it, a study- or series-level request is refused (404) if Orthanc holds instances there
-    # that the KOS does not cover or that were rejected: Orthanc would send them all, and the policy
-    # cannot filter bytes it never sees. Without it, the adapter must make sure such instances are gone.
+    # object has it and Orthanc holds instances the KOS does not cover (or rejected ones) in the requested
+    # study or series, the decision is ``curated`` (see instances_to_send). Without it, every study- and
+    # series-level request is forwarded to Orthanc as it is.
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,15 @@ class Resource:
     def action(self) -> str:
         return f"retrieve-{self.level}" + ("-metadata" if self.metadata else "")
 
+    @property
+    def path(self) -> str:
+        """The canonical WADO-RS path (no leading slash)."""
+        parts = [f"studies/{self.study}"]
+        for name, value in (("series", self.series), ("instances", self.instance), ("frames", self.frames)):
+            if value:
+                parts.append(f"{name}/{value}")
+        return "/".join(parts) + ("/metadata" if self.metadata else "")
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -141,6 +154,9 @@ class Decision:
     orthanc_accept: str | None = None
     audit: dict = field(default_factory=dict)
     headers: dict = field(default_factory=dict)
+    resource: Resource | None = None
+    kos_uid: str = ""
+    curated: bool = False
 
     @property
     def auth_request_status(self) -> int:
@@ -158,7 +174,18 @@ class Decision:
             headers["X-Drimbox-Accept"] = self.orthanc_accept
         if self.transfer_syntax:
             headers["X-Drimbox-Transfer-Syntax"] = self.transfer_syntax
+        if self.target:
+            headers["X-Drimbox-Target"] = self.target
         return headers
+
+    @property
+    def target(self) -> str:
+        """The Orthanc URI nginx forwards an allowed request to, built from the parsed resource (never from the
+        raw path): Orthanc's DICOMweb, or the curated retrieve when Orthanc holds more than the KOS lists."""
+        if not self.allow or self.resource is None:
+            return ""
+        path = self.resource.path
+        return f"{CURATED_PREFIX}{self.kos_uid}/{path}" if self.curated else f"/dicom-web/{path}"
 
     def json_body(self) -> str:
         """The JSON error body of a denial (also fine for an allow, unused then)."""
@@ -184,6 +211,8 @@ def decide_peer_request(
         resource = _check(req, facts, now, context)
         outcome = context.pop("_transfer_syntax", None), context.pop("_orthanc_accept")
         status, reason, extra = 200, "allowed", {}
+        if context.get("_curated"):
+            reason = "allowed: only the instances this KOS lists"
     except _Deny as deny:
         outcome = (None, None)
         status, reason, extra = deny.status, deny.reason, deny.headers
@@ -217,6 +246,9 @@ def decide_peer_request(
         orthanc_accept=outcome[1],
         audit=event.to_row(),
         headers=headers,
+        resource=resource if status == 200 else None,
+        kos_uid=context.get("kos_uid", ""),
+        curated=status == 200 and bool(context.get("_curated")),
     )
 
 
@@ -269,7 +301,13 @@ def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Res
             if resource.instance not in instances:
                 raise _Deny(404, "instance not covered by this KOS")
     if not resource.instance:
-        _check_nothing_uncovered_is_stored(facts, manifest, resource)
+        lookup = getattr(facts, "stored_instance_uids", None)
+        stored = lookup(resource.study, resource.series or None) if lookup else None
+        plan = None if stored is None else instances_to_send(manifest, stored, resource)
+        if plan is not None:
+            if not plan:
+                raise _Deny(404, f"Orthanc holds nothing of this {resource.level} that the KOS still covers")
+            context["_curated"] = "1"
 
     if resource.metadata:
         context["_orthanc_accept"] = DICOM_JSON_ACCEPT
@@ -284,22 +322,22 @@ def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Res
     return resource
 
 
-def _check_nothing_uncovered_is_stored(facts: PeerFacts, manifest: PublishedManifest, resource: Resource) -> None:
-    lookup = getattr(facts, "stored_instance_uids", None)
-    if lookup is None:
-        return
-    stored = lookup(resource.study, resource.series or None)
-    if stored is None:
-        return
-    if resource.series:
-        covered = set(manifest.series.get(resource.series, {}))
-    else:
-        covered = {uid for instances in manifest.series.values() for uid in instances}
-    covered -= manifest.rejected_instances
-    extra = set(stored) - covered
-    if extra:
-        raise _Deny(404, f"{resource.level} holds {len(extra)} instance(s) this KOS does not cover or that were "
-                         "rejected; retrieve the series or instances the KOS lists")
+def covered_instances(manifest: PublishedManifest, resource: Resource) -> list[tuple[str, str]]:
+    """The (series, instance) pairs of a study or series the KOS lists and that were not rejected since."""
+    series_uids = [resource.series] if resource.series else list(manifest.series)
+    return [(series, instance) for series in series_uids for instance in manifest.series.get(series, {})
+            if instance not in manifest.rejected_instances]
+
+
+def instances_to_send(manifest: PublishedManifest, stored, resource: Resource) -> list[tuple[str, str]] | None:
+    """For a study or series request: None when Orthanc holds nothing there that the KOS does not still cover
+    (forward to Orthanc's DICOMweb as it is); otherwise the (series, instance) pairs to send, in the KOS's
+    order: those the KOS lists, not rejected since, that Orthanc holds."""
+    covered = covered_instances(manifest, resource)
+    stored = set(stored)
+    if stored <= {instance for _, instance in covered}:
+        return None
+    return [(series, instance) for series, instance in covered if instance in stored]
 
 
 def parse_resource(path: str) -> Resource:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl
 
 
@@ -35,6 +35,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    # A multipart/related answer streamed part by part (each of ``content_type``) instead of ``body``.
+    parts: Iterable[bytes] | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict | None = None) -> "Response":

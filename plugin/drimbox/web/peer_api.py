@@ -4,7 +4,9 @@ and the health check (spec-facts section 7).
 How a peer request flows (launcher/templates/nginx.conf.j2, db server)::
 
     peer --TLS--> nginx /wado-rs/... --auth_request--> POST /drimbox/peer/authz   (this module)
-                    | 2xx: forward to Orthanc /dicom-web/... with the grant and our Accept (C++, no Python)
+                    | 2xx: forward to the decision's target with the grant and our Accept: Orthanc's
+                    |      /dicom-web/... (C++, no Python), or, for a study/series where Orthanc holds more
+                    |      than the KOS lists, the curated retrieve (drimbox.web.curated_retrieve)
                     | 401/403: error_page -> GET /drimbox/peer/denied -> the real status and a JSON body
 
 Orthanc hands Python only the FIRST of repeated headers (validators send one Accept header per transfer
@@ -126,8 +128,8 @@ class PeerApi:
                                                      "X-Drimbox-Retry-After": "30"})
         if not decision.allow:
             return Response(decision.auth_request_status, b"", "text/plain", headers)
-        orthanc_uri = "/dicom-web/" + peer.path.split("?", 1)[0]
-        headers["X-Drimbox-Grant"] = self.box.gate.grant(orthanc_uri, scope="peer", ttl_seconds=GRANT_TTL_SECONDS)
+        headers["X-Drimbox-Grant"] = self.box.gate.grant(decision.target, scope="peer",
+                                                         ttl_seconds=GRANT_TTL_SECONDS)
         return Response(200, b"", "text/plain", headers)
 
     def denied(self, request: Request) -> Response:

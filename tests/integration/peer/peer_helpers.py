@@ -87,9 +87,10 @@ class PeerWorld:
 
 def start_world(tmp: Path, pki: dict, *, require_client_certificate: bool = False,
                 series=(("CT", 3), ("CT", 2)), jpegls: bool = True,
-                listed_operators: tuple[str, ...] = ("box-a", "box-b")) -> PeerWorld:
+                listed_operators: tuple[str, ...] = ("box-a", "box-b"), **study_options) -> PeerWorld:
     """``listed_operators``: boxes of the test PKI whose authentication certificate DN the whitelist names
-    as operator DN (the others are listed with an unrelated DN)."""
+    as operator DN (the others are listed with an unrelated DN). ``study_options`` go to ``demo_study``
+    (``rows``, ``cols``...)."""
     psc_server = pki["servers"]["psc-sim"]
     psc = PscSimulator(tls_cert=psc_server["fullchain"], tls_key=psc_server["key"], host="127.0.0.1").start()
     ports = BoxPorts.free()
@@ -111,7 +112,7 @@ def start_world(tmp: Path, pki: dict, *, require_client_certificate: bool = Fals
     try:
         operator = BoxClient(box)
         study_dir = tmp / "study"
-        study = demo_study(study_dir, series=series, jpegls=jpegls)
+        study = demo_study(study_dir, series=series, jpegls=jpegls, **study_options)
         store_files(box, study_dir, jpegls=jpegls)
         report = make_oru(make_cda(studies=[demo_order(study.study_uid)]))
         response = operator.post("/drimbox/reports", data=report, headers={"Content-Type": "application/hl7-v2"})

@@ -47,8 +47,16 @@ def test_superseded_rejected_withdrawn(lw):
     assert _status(w, s0, kos1)[0] == 200
     code, response = _status(w, new_series, kos1)
     assert code == 404 and "series" in response.json()["error"]
-    code, response = _status(w, f"/studies/{study}", kos1)  # Orthanc would also send the new series
-    assert code == 404
+    # Orthanc holds the new series too: through the first manifest, the study is what that manifest lists.
+    listed = [i.sop_instance_uid for series in w.study.series for i in series.instances]
+    code, response = _status(w, f"/studies/{study}", kos1)
+    assert code == 200, response.text
+    assert sorted(ds.SOPInstanceUID for ds in dicom_parts(response)) == sorted(listed)
+    assert response.headers["X-Transfer-Syntax"] and "max-age" in response.headers["Strict-Transport-Security"]
+    metadata = w.session().get(w.wado + f"/studies/{study}/metadata",
+                               headers={**w.headers(kos=kos1), "Accept": "application/dicom+json"}, timeout=60)
+    assert metadata.status_code == 200, metadata.text
+    assert sorted(item["00080018"]["Value"][0] for item in metadata.json()) == sorted(listed)
     code, response = _status(w, f"/studies/{study}", kos2)
     assert code == 200 and len(dicom_parts(response)) == 7
     assert _status(w, new_series, kos2)[0] == 200
@@ -64,9 +72,13 @@ def test_superseded_rejected_withdrawn(lw):
     assert _status(w, f"{s0}/instances/{rejected}", kos3)[0] == 404  # the new manifest does not list it
     other = w.study.series[0].instances[1].sop_instance_uid
     assert _status(w, f"{s0}/instances/{other}", kos3)[0] == 200
-    # Orthanc still holds the rejected instance: a series answer would include it, so it is refused.
+    # Orthanc still holds the rejected instance: the series is sent without it.
     code, response = _status(w, s0, kos3)
-    assert code == 404 and "rejected" in response.json()["error"]
+    assert code == 200, response.text
+    sent = [ds.SOPInstanceUID for ds in dicom_parts(response)]
+    assert sorted(sent) == sorted(i.sop_instance_uid for i in w.study.series[0].instances[1:])
+    code, response = _status(w, s0, kos1)  # the superseded manifest listed it: not sent either
+    assert code == 200 and rejected not in [ds.SOPInstanceUID for ds in dicom_parts(response)]
     assert _status(w, s1, kos1)[0] == 200  # untouched series, superseded manifest
 
     # 3. The report is withdrawn: every manifest of the study stops opening anything.

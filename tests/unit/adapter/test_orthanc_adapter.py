@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from drimbox import orthanc_adapter
+from drimbox.web.http import Response
 
 
 class FakeOutput:
@@ -23,6 +24,14 @@ class FakeOutput:
     def SendHttpStatus(self, status, body, length):
         assert length == len(body.encode())
         self.status, self.answer = status, body
+
+    def StartMultipartAnswer(self, sub_type, content_type):
+        # Orthanc: "The only headers that can be set in multipart answers are Set-Cookie"
+        assert all(name.lower() == "set-cookie" for name in self.headers), self.headers
+        self.status, self.answer, self.multipart = 200, [], (sub_type, content_type)
+
+    def SendMultipartItem(self, part):
+        self.answer.append(part)
 
 
 class FakeDicom:
@@ -108,6 +117,29 @@ def test_rest_route_answers_json_and_error_statuses(installed):
     route(missing, "/drimbox/studies/1.2.3/kos", method="GET", headers={}, get={}, groups=["studies/1.2.3/kos"])
     assert missing.status == 404 and "no current manifest" in missing.answer
     assert missing.headers["Content-Type"] == "application/json"
+
+
+def test_streamed_answer_becomes_a_multipart_answer():
+    output = FakeOutput()
+    orthanc_adapter.send(output, Response(200, b"", "application/dicom", {"X-Other": "dropped", "Set-Cookie": "a=b"},
+                                          parts=iter([b"one", b"two"])))
+    assert (output.multipart, output.answer) == (("related", "application/dicom"), [b"one", b"two"])
+    assert output.headers == {"Set-Cookie": "a=b"}
+
+
+def test_filter_lets_a_peer_in_only_with_a_grant_for_exactly_that_path(installed):
+    fake, box = installed
+    allow = fake.filters[0]
+    curated = "/drimbox/peer-retrieve/1.2.3/studies/1.2.4/series/1.2.5"
+    grant = box.gate.grant(curated, scope="peer")
+    db = {"x-drimbox-entry": "db"}
+    assert allow(curated, method=1, ip="127.0.0.1", headers=db, get={}) is False
+    assert allow(curated, method=1, ip="127.0.0.1", headers={**db, "x-drimbox-grant": grant}, get={}) is True
+    assert allow(curated + "/metadata", method=1, ip="127.0.0.1", headers={**db, "x-drimbox-grant": grant},
+                 get={}) is False
+    viewer_grant = box.gate.grant(curated, scope="viewer")
+    assert allow(curated, method=1, ip="127.0.0.1", headers={**db, "x-drimbox-grant": viewer_grant},
+                 get={}) is False
 
 
 def test_stored_instances_are_only_enqueued_and_only_key_objects_copied(installed):

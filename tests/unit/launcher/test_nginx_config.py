@@ -16,10 +16,10 @@ TRUSTED = ("X-Drimbox-Entry", "X-Drimbox-Internal", "X-Drimbox-Operator", "X-Dri
 
 
 def proxying_locations(config: str) -> dict[str, str]:
-    """location header -> body, for every location block that proxies to Orthanc."""
+    """location header -> body, for every location block that proxies (to Orthanc, or to the curated hop)."""
     blocks = {}
     for match in re.finditer(r"\n\s*location ([^{]+)\{(.*?)\n\s{8}\}", config, re.S):
-        if "proxy_pass http://orthanc" in match.group(2):
+        if "proxy_pass http://" in match.group(2):
             blocks[match.group(1).strip()] = match.group(2)
     return blocks
 
@@ -39,6 +39,17 @@ def test_peer_tokens_and_client_accept_never_reach_orthanc(tmp_path):
     assert 'proxy_set_header Authorization "";' in retrieve
     assert "proxy_set_header Accept $drimbox_accept;" in retrieve  # only the decision's Accept
     assert "X-Drimbox-Grant $drimbox_grant" in retrieve
+    # the target comes from the decision, never from the client's path
+    assert "proxy_pass http://$drimbox_upstream$drimbox_target;" in retrieve and "rewrite" not in retrieve
+
+
+def test_the_curated_hop_buffers_and_listens_on_a_socket_only(tmp_path):
+    config = BoxInstance(tmp_path, BoxPorts()).render_nginx()
+    hop = proxying_locations(config)["/drimbox/peer-retrieve/"]
+    assert "proxy_buffering on;" in hop and "X-Drimbox-Entry db" in hop
+    assert "X-Drimbox-Grant $http_x_drimbox_grant" in hop
+    assert f"listen unix:{tmp_path}/run/curated.sock;" in config
+    assert "~^/drimbox/peer-retrieve/ drimbox_curated;" in config
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None and not shutil.which("/usr/sbin/nginx"), reason="nginx missing")

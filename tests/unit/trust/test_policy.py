@@ -13,6 +13,7 @@ from drimbox.trust.policy import (
     PublishedManifest,
     TokenInfo,
     decide_peer_request,
+    instances_to_send,
     parse_resource,
 )
 
@@ -128,7 +129,7 @@ def test_every_retrieve_level_allowed(path, level):
 @pytest.mark.parametrize("req, status, reason", [
     (request(method="POST"), 405, "only GET"),
     (request("studies"), 404, "not a WADO-RS retrieve"),
-    (request(f"studies?PatientID=1"), 404, "not a WADO-RS retrieve"),
+    (request("studies?PatientID=1"), 404, "not a WADO-RS retrieve"),
     (request(f"studies/{STUDY}/series"), 404, "not a WADO-RS retrieve"),
     (request(f"studies/{STUDY}/rendered"), 404, "not a WADO-RS retrieve"),
     (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1/metadata"), 404, "not a WADO-RS"),
@@ -152,7 +153,7 @@ def test_every_retrieve_level_allowed(path, level):
     (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_REJECTED}"), 410, "rejected"),
     (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_REJECTED}/frames/1", accept="*/*"), 410, "rejected"),
     (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1"), 400, "Accept"),
-    (request(accept=f"transfer-syntax=1.2.840.10008.1.2.4.91"), 400, "no acceptable transfer syntax"),
+    (request(accept="transfer-syntax=1.2.840.10008.1.2.4.91"), 400, "no acceptable transfer syntax"),
 ])
 def test_denials(req, status, reason):
     decision = decide(req)
@@ -208,17 +209,56 @@ class FactsListingStoredInstances(InMemoryFacts):
         return self.stored.get(series, set())
 
 
-def test_study_or_series_holding_uncovered_or_rejected_instances_is_refused():
+def test_study_or_series_holding_exactly_what_the_kos_covers_goes_to_orthanc():
     exact = FactsListingStoredInstances(stored={SERIES: {SOP_A, SOP_B}})
-    assert decide(request(), exact).allow
-    assert decide(request(f"studies/{STUDY}", accept="*/*"), exact).allow
+    for path in (f"studies/{STUDY}/series/{SERIES}", f"studies/{STUDY}"):
+        decision = decide(request(path, accept="*/*"), exact)
+        assert decision.allow and not decision.curated
+        assert decision.target == f"/dicom-web/{path}"
+    fewer = FactsListingStoredInstances(stored={SERIES: {SOP_A}})  # nothing extra: Orthanc sends what it has
+    assert decide(request(), fewer).target == f"/dicom-web/studies/{STUDY}/series/{SERIES}"
+
+
+def test_study_or_series_holding_more_than_the_kos_goes_to_the_curated_retrieve():
     with_rejected = FactsListingStoredInstances(stored={SERIES: {SOP_A, SOP_B, SOP_REJECTED}})
     decision = decide(request(), with_rejected)
-    assert (decision.status, "does not cover or that were rejected" in decision.reason) == (404, True)
-    assert decide(request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}"), with_rejected).allow
+    assert decision.allow and decision.curated and decision.reason == "allowed: only the instances this KOS lists"
+    assert decision.target == f"/drimbox/peer-retrieve/{KOS}/studies/{STUDY}/series/{SERIES}"
+    assert decision.auth_request_headers()["X-Drimbox-Target"] == decision.target
+    assert decision.transfer_syntax == JPEG_LS_LOSSLESS  # the Accept is still negotiated
+    instance = decide(request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}"), with_rejected)
+    assert not instance.curated and instance.target.startswith("/dicom-web/")
     late_series = FactsListingStoredInstances(stored={SERIES: {SOP_A}, OTHER_SERIES: {"1.2.250.1.1.2.1"}})
-    assert decide(request(), late_series).allow
-    assert decide(request(f"studies/{STUDY}/metadata", accept="*/*"), late_series).status == 404
+    assert not decide(request(), late_series).curated
+    metadata = decide(request(f"studies/{STUDY}/metadata", accept="*/*"), late_series)
+    assert metadata.curated and metadata.target == f"/drimbox/peer-retrieve/{KOS}/studies/{STUDY}/metadata"
+
+
+def test_study_holding_nothing_the_kos_still_covers_is_404():
+    only_rejected = FactsListingStoredInstances(stored={SERIES: {SOP_REJECTED}})
+    decision = decide(request(), only_rejected)
+    assert (decision.status, decision.target) == (404, "")
+    assert "nothing" in decision.reason
+
+
+def test_instances_to_send_keeps_the_kos_order_and_drops_rejected_and_unknown():
+    series = {SERIES: {SOP_B: CT, SOP_A: CT, SOP_REJECTED: CT}, OTHER_SERIES: {"1.2.250.1.1.2.1": CT}}
+    manifest = PublishedManifest(KOS, STUDY, series, rejected_instances=frozenset({SOP_REJECTED}))
+    study = parse_resource(f"studies/{STUDY}")
+    assert instances_to_send(manifest, {SOP_A, SOP_B, "1.2.250.1.1.2.1"}, study) is None
+    assert instances_to_send(manifest, {SOP_A}, study) is None
+    stored = {SOP_A, SOP_B, SOP_REJECTED, "orthanc:abc", "1.2.250.1.1.2.1"}
+    assert instances_to_send(manifest, stored, study) == [(SERIES, SOP_B), (SERIES, SOP_A),
+                                                          (OTHER_SERIES, "1.2.250.1.1.2.1")]
+    one_series = parse_resource(f"studies/{STUDY}/series/{SERIES}")
+    assert instances_to_send(manifest, {SOP_A, "orthanc:abc"}, one_series) == [(SERIES, SOP_A)]
+
+
+def test_target_is_rebuilt_from_the_parsed_path():
+    decision = decide(request(f"/studies/{STUDY}/series/{SERIES}/?x=1"))
+    assert decision.target == f"/dicom-web/studies/{STUDY}/series/{SERIES}"
+    frames = decide(request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1,2", accept="*/*"))
+    assert frames.target == f"/dicom-web/studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1,2"
 
 
 def test_auth_request_mapping_for_nginx():
