@@ -15,6 +15,7 @@ from drimbox.pipeline.changes import ChangeFollower
 from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
 from drimbox.store import Store
+from drimbox.util.memory import release_memory
 
 log = logging.getLogger("drimbox.workers")
 
@@ -138,6 +139,9 @@ class Workers:
             except Exception:
                 log.exception("reconcile %s crashed", study_uid)
                 continue
+            finally:
+                if self._queue.empty():  # a study's listing is garbage now: give its pages back to the system
+                    release_memory()
             if result.recheck_at is not None:
                 self.schedule_at(result.recheck_at, study_uid)
             if result.new_manifest or result.state == "withdrawn":
