@@ -170,6 +170,9 @@ def test_patient_link_opens_the_study(viewer_box, viewer_operator, studies):
     assert answer.url.startswith(viewer_box.vi_url + "/viewer?")
     assert query_of(answer.url)["StudyInstanceUIDs"] == a.content.study_uid
     assert "token" not in answer.url
+    token = query_of(issued.json()["url"])["token"]
+    log = (viewer_box.log_dir / "nginx-access.log").read_text()
+    assert "/drimbox/open" in log and token not in log  # the patient's token is not written to disk
     assert dicomweb(session, viewer_box, f"/dicom-web/studies/{a.content.study_uid}/series").status_code == 200
     assert dicomweb(session, viewer_box, f"/dicom-web/studies/{b.content.study_uid}/series").status_code == 403
     audit = viewer_operator.get(f"/drimbox/audit?study={a.content.study_uid}").json()
