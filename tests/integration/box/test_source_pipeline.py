@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pydicom
+
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
@@ -64,6 +66,12 @@ def stable(operator: BoxClient, study_uid: str, state: str = "waiting_report") -
 
 
 # --- both orders, every channel -------------------------------------------------------------------
+
+
+def test_orthanc_runs_with_nagle_off_for_modalities(box):
+    # DCMTK inside Orthanc leaves Nagle on unless TCP_NODELAY is set: ~50 ms per image from a modality
+    environment = Path(f"/proc/{box.orthanc.process.pid}/environ").read_bytes().split(b"\0")
+    assert b"TCP_NODELAY=1" in environment
 
 
 def test_cstore_study_then_oru_report_over_mllp(box, operator, tmp):
