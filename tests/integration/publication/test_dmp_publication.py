@@ -241,8 +241,9 @@ def test_outage_then_recovery_publishes_everything_once_in_order(box, operator, 
     # in order: the first manifest was registered, then replaced by the second
     assert [d["uniqueId"] for d in grown_docs] == [firsts[0]["kos_uid"], second["kos_uid"]]
     assert grown_docs[0]["status"] == DEPRECATED and grown_docs[1]["replaces"] == grown_docs[0]["entryUUID"]
-    jobs = publications(operator, grown.study_uid)
-    assert [j["state"] for j in jobs] == ["done", "done"]
+    # the DMP approved the second lot; the box records its answer a moment later
+    wait_for(lambda: [j["state"] for j in publications(operator, grown.study_uid)] == ["done", "done"],
+             timeout=30, what="both publications of the grown study done")
 
 
 def test_lost_answer_is_not_registered_twice(box, operator, sim, tmp_path):
