@@ -90,6 +90,9 @@ def install(orthanc) -> Box:
 
 
 def send(output, response: Response) -> None:
+    for cookie in response.cookies:
+        name, _, value_and_attributes = cookie.partition("=")
+        output.SetCookie(name, value_and_attributes)
     if response.parts is not None:
         # Orthanc refuses any header but Set-Cookie on a multipart answer
         for name, value in response.headers.items():

@@ -37,6 +37,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # A multipart/related answer streamed part by part (each of ``content_type``) instead of ``body``.
     parts: Iterable[bytes] | None = None
+    # Set-Cookie values (``name=value; attributes``), one header each; ``headers`` can hold only one.
+    cookies: list[str] = field(default_factory=list)
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict | None = None) -> "Response":

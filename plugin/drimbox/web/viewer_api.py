@@ -59,6 +59,7 @@ log = logging.getLogger("drimbox.viewer")
 SECRET_FACT = "viewer_secret"
 PSC_COOKIE = "drimbox_psc"
 LOGIN_COOKIE = "drimbox_psc_login"
+LOGIN_COOKIE_PATH = "/drimbox/psc/"
 KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 GRANT_SECONDS = 60.0
 
@@ -149,7 +150,7 @@ class ViewerApi:
                     structure_id=structure_id, study_uid=item.study_uid, kos_uid=item.kos_uid)
         response = Response.redirect(self.ohif_url(item))
         response.headers.update(pages.NO_STORE)
-        response.headers["Set-Cookie"] = set_cookie(cookie_name(item.study_uid), value, max_age=max_age)
+        response.cookies.append(set_cookie(cookie_name(item.study_uid), value, max_age=max_age))
         return response
 
     def ohif_url(self, item: Published) -> str:
@@ -219,8 +220,8 @@ class ViewerApi:
             return pages.refused("login_failed", 502)
         response = Response.redirect(start.redirect_url)
         response.headers.update(pages.NO_STORE)
-        response.headers["Set-Cookie"] = set_cookie(LOGIN_COOKIE, start.login_cookie, max_age=LOGIN_COOKIE_MAX_AGE,
-                                                    path="/drimbox/psc/", same_site="Lax")
+        response.cookies.append(set_cookie(LOGIN_COOKIE, start.login_cookie, max_age=LOGIN_COOKIE_MAX_AGE,
+                                           path=LOGIN_COOKIE_PATH, same_site="Lax"))
         return response
 
     def psc_login(self, request: Request) -> Response:
@@ -247,7 +248,9 @@ class ViewerApi:
             target = "/drimbox/psc/activity?return=" + quote(target, safe="")
         response = Response.redirect(target)
         response.headers.update(pages.NO_STORE)
-        response.headers["Set-Cookie"] = self._psc_cookie(session)
+        response.cookies.append(self._psc_cookie(session))
+        # the login state has served: clear it
+        response.cookies.append(set_cookie(LOGIN_COOKIE, "", max_age=0, path=LOGIN_COOKIE_PATH, same_site="Lax"))
         return response
 
     def _psc_cookie(self, session: UserSession) -> str:
@@ -284,7 +287,7 @@ class ViewerApi:
         return_url = form.get("return", "/")
         response = Response.redirect(return_url if is_safe_return_url(return_url) else "/")
         response.headers.update(pages.NO_STORE)
-        response.headers["Set-Cookie"] = self._psc_cookie(user)
+        response.cookies.append(self._psc_cookie(user))
         return response
 
     # --- nginx's question for each DICOMweb request ------------------------------------------------------

@@ -58,6 +58,12 @@ def test_professional_logs_in_and_sees_only_that_study(viewer_box, viewer_operat
     assert answer.url.startswith(viewer_box.vi_url + "/viewer?")
     assert final["StudyInstanceUIDs"] == a.content.study_uid
     assert (final["initialSeriesInstanceUID"], final["initialSOPInstanceUID"]) == a.key_image
+    # the callback sets the PSC session and clears the login state: two Set-Cookie headers
+    callback = next(r for r in answer.history if "/drimbox/psc/callback" in r.url)
+    set_cookies = callback.raw.headers.getlist("Set-Cookie")
+    assert any(c.startswith("drimbox_psc_login=;") and "Max-Age=0" in c for c in set_cookies), set_cookies
+    assert len(set_cookies) == 2
+    assert "drimbox_psc_login" not in [cookie.name for cookie in session.cookies]
 
     uid = a.content.study_uid
     qido = dicomweb(session, viewer_box, f"/dicom-web/studies?StudyInstanceUID={uid}&includefield=00081030"

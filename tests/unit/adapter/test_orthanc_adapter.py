@@ -25,6 +25,9 @@ class FakeOutput:
         assert length == len(body.encode())
         self.status, self.answer = status, body
 
+    def SetCookie(self, name, value):
+        self.cookies = getattr(self, "cookies", []) + [(name, value)]
+
     def StartMultipartAnswer(self, sub_type, content_type):
         # Orthanc: "The only headers that can be set in multipart answers are Set-Cookie"
         assert all(name.lower() == "set-cookie" for name in self.headers), self.headers
@@ -125,6 +128,15 @@ def test_streamed_answer_becomes_a_multipart_answer():
                                           parts=iter([b"one", b"two"])))
     assert (output.multipart, output.answer) == (("related", "application/dicom"), [b"one", b"two"])
     assert output.headers == {"Set-Cookie": "a=b"}
+
+
+def test_each_cookie_is_its_own_set_cookie():
+    output = FakeOutput()
+    response = Response.redirect("/x")
+    response.cookies += ["a=1; Path=/; Secure", "b=; Max-Age=0; Path=/drimbox/psc/"]
+    orthanc_adapter.send(output, response)
+    assert output.cookies == [("a", "1; Path=/; Secure"), ("b", "; Max-Age=0; Path=/drimbox/psc/")]
+    assert output.status == 303 and output.headers["Location"] == "/x"
 
 
 def test_filter_lets_a_peer_in_only_with_a_grant_for_exactly_that_path(installed):
