@@ -8,7 +8,8 @@ authenticated). Orthanc listens on loopback only, so those headers cannot be for
 - db entry: the peer decision route and the health check; DICOMweb (or the curated retrieve, for a study or
   series where Orthanc holds more than the KOS lists) only with a grant that the peer decision route issued
   for exactly that path (nginx copies it from the decision's answer);
-- vi entry: the viewer routes; DICOMweb only with a grant issued for that viewer session's study;
+- vi entry: the viewer routes; DICOMweb (or the curated retrieve, for metadata of a series holding IOCM-rejected
+  instances) only with a grant issued for that viewer session's study;
 - the box's own worker threads: a per-process secret.
 """
 
@@ -29,7 +30,7 @@ INTERNAL_HEADER = "x-drimbox-internal"
 DB_ROUTES = ("/drimbox/peer/", "/drimbox/health")
 VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/")
 DICOMWEB_PREFIX = "/dicom-web/"
-PEER_GRANTED_PREFIXES = (DICOMWEB_PREFIX, CURATED_PREFIX)
+GRANTED_PREFIXES = (DICOMWEB_PREFIX, CURATED_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,11 @@ class Gate:
         if entry == "db":
             if request.uri.startswith(DB_ROUTES):
                 return True
-            return (request.method == "GET" and request.uri.startswith(PEER_GRANTED_PREFIXES)
+            return (request.method == "GET" and request.uri.startswith(GRANTED_PREFIXES)
                     and self.grant_allows(headers.get(GRANT_HEADER, ""), request.uri, scope="peer"))
         if entry == "vi":
             if request.uri.startswith(VI_ROUTES):
                 return True
-            return (request.method == "GET" and request.uri.startswith(DICOMWEB_PREFIX)
+            return (request.method == "GET" and request.uri.startswith(GRANTED_PREFIXES)
                     and self.grant_allows(headers.get(GRANT_HEADER, ""), request.uri, scope="viewer"))
         return False

@@ -168,6 +168,7 @@ class BoxPeerFacts:
 
     def _study_state(self, study_uid: str, signature: tuple) -> _StudyState:
         rejected = self._rejected_instances()
+        rejected_in_study = frozenset(rejected)  # UIDs are unique: other studies' rejections never match
         manifests: dict[str, PublishedManifest] = {}
         withdrawn_later = False
         for kos_uid, _version, status in reversed(signature):  # newest first
@@ -178,7 +179,7 @@ class BoxPeerFacts:
             manifests[kos_uid] = PublishedManifest(
                 kos_uid=kos_uid, study_uid=study_uid, series=content,
                 withdrawn=withdrawn_later or status not in (ManifestStatus.CURRENT, ManifestStatus.SUPERSEDED),
-                rejected_instances=frozenset(covered & rejected))
+                rejected_instances=frozenset(covered & rejected), rejected_in_study=rejected_in_study)
         with self._lock:  # a new manifest may cover instances unknown so far: recompute the id maps
             for key in [k for k in self._id_maps if k[0] == study_uid]:
                 del self._id_maps[key]

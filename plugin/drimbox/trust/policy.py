@@ -98,7 +98,8 @@ class PublishedManifest:
     study_uid: str
     series: Mapping[str, Mapping[str, str]]  # series UID -> {SOP instance UID: SOP class UID}
     withdrawn: bool = False
-    rejected_instances: frozenset[str] = frozenset()
+    rejected_instances: frozenset[str] = frozenset()  # those this KOS lists that were rejected since
+    rejected_in_study: frozenset[str] = frozenset()  # every instance of the study rejected so far
 
 
 class PeerFacts(Protocol):

@@ -5,7 +5,8 @@ study, or an IOCM rejection note rejected some, that is more than a peer's KOS l
 (drimbox.trust.policy) then sends the request here instead (``/drimbox/peer-retrieve/{KOS}/{WADO-RS path}``,
 reachable only with the grant the decision issued for exactly that path, see drimbox.trust.gate). This route
 asks Orthanc's DICOMweb for each listed instance, with the Accept the decision chose, and relays the parts in the
-KOS's order. It is the one path where image bytes go through Python, and only in that case. nginx relays this
+KOS's order. The viewer uses it too, for the metadata of a series where Orthanc keeps IOCM-rejected instances
+(drimbox.web.viewer_api). It is the one path where image bytes go through Python, and only in that case. nginx relays this
 answer through a buffering hop (launcher/templates/nginx.conf.j2): Orthanc holds the GIL while it writes a part,
 so a slow peer must never be at the other end of that write.
 """
@@ -67,6 +68,8 @@ class CuratedRetrieve:
             return Response.error(404, "KOS unknown, withdrawn or for another study")
         stored = set(self.facts.stored_instance_uids(resource.study, resource.series or None))
         plan = [pair for pair in covered_instances(manifest, resource) if pair[1] in stored]
+        if not plan and resource.metadata:  # e.g. a series the viewer sees whose instances were all rejected
+            return Response(200, b"[]", "application/dicom+json")
         if not plan:
             return Response.error(404, "Orthanc holds nothing of this resource that the KOS still covers")
         accept = request.headers.get("accept", "") or "*/*"

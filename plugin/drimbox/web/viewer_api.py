@@ -31,6 +31,7 @@ from drimbox.psc.errors import PscError
 from drimbox.psc.login_flow import LOGIN_COOKIE_MAX_AGE, finish_login, start_login
 from drimbox.psc.session import SessionError, UserSession, is_safe_return_url, open_user_session, seal_user_session
 from drimbox.psc.token_store import MemoryTokenStore
+from drimbox.trust.policy import CURATED_PREFIX, parse_resource
 from drimbox.web import pages
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.links import (
@@ -66,8 +67,9 @@ GRANT_SECONDS = 60.0
 
 class ViewerApi:
     def __init__(self, *, store, gate, psc, viewer_url: str, settings: ViewerSettings, links: LinkService,
-                 rest=None, clock=time.time):
+                 rest=None, facts=None, clock=time.time):
         self.store = store
+        self.facts = facts  # drimbox.trust.peer_facts.BoxPeerFacts: manifests and what Orthanc holds
         self.gate = gate
         self.psc = psc
         self.viewer_url = viewer_url.rstrip("/")
@@ -88,7 +90,8 @@ class ViewerApi:
     def from_box(cls, box) -> "ViewerApi":
         settings = box.settings
         return cls(store=box.store, gate=box.gate, psc=box.psc, viewer_url=settings.identity.public_viewer_url,
-                   settings=settings.viewer, links=LinkService.from_settings(box.store, settings), rest=box.rest)
+                   settings=settings.viewer, links=LinkService.from_settings(box.store, settings), rest=box.rest,
+                   facts=box.peer_api.facts)
 
     def _secret(self) -> bytes:
         stored = self.store.get_fact(SECRET_FACT)
@@ -296,12 +299,41 @@ class ViewerApi:
         decision = decide(headers.get("x-original-method", "GET"), headers.get("x-original-uri", ""),
                           headers.get("cookie", ""), self.secret, now=self.clock())
         if decision.status == 200:
-            grant = self.gate.grant(decision.target.orthanc_path, scope="viewer", ttl_seconds=GRANT_SECONDS)
-            return Response(200, b"", "text/plain", {"X-Drimbox-Grant": grant, "Cache-Control": "no-store"})
+            rejected, curated = self._leave_out_rejected(decision)
+            if rejected:
+                reason = "instance rejected (IOCM)"
+                self._audit(request, "viewer-dicomweb", 403, reason=reason, study_uid=decision.target.study_uid)
+                return Response(403, reason.encode(), "text/plain",
+                                {"X-Drimbox-Status": "403", "X-Drimbox-Reason": reason})
+            grant = self.gate.grant(curated or decision.target.orthanc_path, scope="viewer",
+                                    ttl_seconds=GRANT_SECONDS)
+            headers = {"X-Drimbox-Grant": grant, "Cache-Control": "no-store"}
+            if curated:
+                headers["X-Drimbox-Target"] = curated
+            return Response(200, b"", "text/plain", headers)
         if decision.status == 403 and decision.target is not None:
             self._audit(request, "viewer-dicomweb", 403, reason=decision.reason, study_uid=decision.target.study_uid)
         return Response(403, decision.reason.encode(), "text/plain",
                         {"X-Drimbox-Status": str(decision.status), "X-Drimbox-Reason": decision.reason})
+
+    def _leave_out_rejected(self, decision) -> tuple[bool, str]:
+        """IOCM-rejected instances that Orthanc still keeps stay out of the viewer: (refuse this request, or the
+        curated retrieve to send it to instead of Orthanc's DICOMweb; '' when Orthanc's answer is fine)."""
+        if self.facts is None:
+            return False, ""
+        try:
+            resource = parse_resource(decision.target.orthanc_path.removeprefix("/dicom-web/"))
+        except Exception:  # QIDO, bulk data...: not about instances one by one
+            return False, ""
+        manifest = self.facts.manifest(decision.session.kos_uid)
+        if manifest is None or not manifest.rejected_in_study:
+            return False, ""
+        if resource.instance:
+            return resource.instance in manifest.rejected_in_study, ""
+        stored = self.facts.stored_instance_uids(resource.study, resource.series or None)
+        if manifest.rejected_in_study.isdisjoint(stored):
+            return False, ""
+        return False, f"{CURATED_PREFIX}{manifest.kos_uid}/{resource.path}"
 
     # --- operator (admin entry) -------------------------------------------------------------------------
     def get_viewer_link(self, request: Request) -> Response:

@@ -9,9 +9,11 @@ from urllib.parse import quote
 import pytest
 
 from drimbox.psc.session import seal
+from drimbox.samples.studies import make_rejection_note
+from drimbox.testing import store_scu
 from drimbox.web.viewer_session import VIEWER_PURPOSE, cookie_name
 
-from .conftest import GENERAL_PRACTITIONER, RADIOLOGIST, browser, query_of, viewer_secret
+from .conftest import GENERAL_PRACTITIONER, RADIOLOGIST, browser, publish, query_of, viewer_secret
 
 pytestmark = pytest.mark.integration
 
@@ -233,3 +235,36 @@ def test_expired_or_forged_viewer_session_is_401(viewer_box, studies):
     answer = browser(viewer_box).get(viewer_box.vi_url + f"/dicom-web/studies/{uid}/series", timeout=10,
                                      cookies={cookie_name(uid): good})
     assert answer.status_code == 200
+
+
+def test_iocm_rejected_instances_stay_out_of_the_viewer(viewer_box, viewer_operator, tmp_path):
+    published = publish(viewer_box, viewer_operator, tmp_path / "c", "ACCVC1")
+    study, (first, second) = published.content.study_uid, published.content.series
+    session = browser(viewer_box)  # opened before the rejection: its session names the first manifest
+    assert login_as(session, viewer_link(viewer_operator, published), RADIOLOGIST).url.startswith(
+        viewer_box.vi_url + "/viewer?")
+    frames = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
+
+    def frame(series, instance):
+        return session.get(viewer_box.vi_url + f"/dicom-web/studies/{study}/series/{series.series_uid}/instances/"
+                           f"{instance.sop_instance_uid}/frames/1", headers=frames, timeout=30)
+
+    assert frame(first, first.instances[0]).status_code == 200
+    # Orthanc keeps what an IOCM note rejects: one image of the first series, the whole second series
+    rejected = [first.instances[0], *second.instances]
+    make_rejection_note(tmp_path / "note", published.content, [i.sop_instance_uid for i in rejected])
+    store_scu(viewer_box, tmp_path / "note")
+    viewer_operator.wait_study(study, lambda s: s["kos"] and s["kos"]["kos_uid"] != published.kos_uid,
+                               what="the manifest after the rejection")
+
+    metadata = dicomweb(session, viewer_box, f"/dicom-web/studies/{study}/series/{first.series_uid}/metadata")
+    assert metadata.status_code == 200, metadata.text
+    assert sorted(item["00080018"]["Value"][0] for item in metadata.json()) == \
+        sorted(i.sop_instance_uid for i in first.instances[1:])
+    emptied = dicomweb(session, viewer_box, f"/dicom-web/studies/{study}/series/{second.series_uid}/metadata")
+    assert (emptied.status_code, emptied.json()) == (200, [])
+    assert frame(first, first.instances[0]).status_code == 403
+    assert frame(second, second.instances[0]).status_code == 403
+    assert frame(first, first.instances[1]).status_code == 200
+    audit = viewer_operator.get(f"/drimbox/audit?study={study}").json()
+    assert any(e["reason"] == "instance rejected (IOCM)" for e in audit)

@@ -46,7 +46,7 @@ def test_peer_tokens_and_client_accept_never_reach_orthanc(tmp_path):
 def test_the_curated_hop_buffers_and_listens_on_a_socket_only(tmp_path):
     config = BoxInstance(tmp_path, BoxPorts()).render_nginx()
     hop = proxying_locations(config)["/drimbox/peer-retrieve/"]
-    assert "proxy_buffering on;" in hop and "X-Drimbox-Entry db" in hop
+    assert "proxy_buffering on;" in hop and "X-Drimbox-Entry $http_x_drimbox_entry" in hop
     assert "X-Drimbox-Grant $http_x_drimbox_grant" in hop
     assert f"listen unix:{tmp_path}/run/curated.sock;" in config
     assert "~^/drimbox/peer-retrieve/ drimbox_curated;" in config
