@@ -167,8 +167,8 @@ class BoxPeerFacts:
         return state.manifests.get(kos_uid)
 
     def _study_state(self, study_uid: str, signature: tuple) -> _StudyState:
-        rejected = self._rejected_instances()
-        rejected_in_study = frozenset(rejected)  # UIDs are unique: other studies' rejections never match
+        rejected = self._rejected_instances(study_uid)
+        rejected_in_study = frozenset(rejected)
         manifests: dict[str, PublishedManifest] = {}
         withdrawn_later = False
         for kos_uid, _version, status in reversed(signature):  # newest first
@@ -193,11 +193,12 @@ class BoxPeerFacts:
             self._content[kos_uid] = content
         return content
 
-    def _rejected_instances(self) -> set[str]:
-        """SOP instance UIDs rejected by the IOCM rejection notes the pipeline has seen (any study: UIDs are
-        unique). Read when a study's manifest list changes, which is when a rejection takes effect."""
+    def _rejected_instances(self, study_uid: str) -> set[str]:
+        """SOP instance UIDs rejected by the study's IOCM rejection notes (and by notes of unknown study: UIDs are
+        unique). Read when the study's manifest list changes, which is when a rejection takes effect."""
         rejected: set[str] = set()
-        for row in self.store.db.query("SELECT rejects FROM instances WHERE kind = 'rejection'"):
+        for row in self.store.db.query("SELECT rejects FROM instances WHERE kind = 'rejection'"
+                                       " AND (study_uid = ? OR study_uid IS NULL)", (study_uid,)):
             rejected.update(json.loads(row["rejects"] or "[]"))
         return rejected
 
