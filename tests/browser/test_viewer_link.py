@@ -69,8 +69,9 @@ def test_report_link_login_and_one_study_only(scene):
         browser.wait("location.pathname === '/viewer'", what="OHIF after the login")
         assert study.study_uid in browser.evaluate("location.search")
 
-        # OHIF fetched frames of the study and paints the image (retry while it loads)
-        deadline, stats = time.monotonic() + 60, (0, 0, 1)
+        # OHIF fetched frames of the study and paints the image (retry while it loads: a loaded CI machine with
+        # software GL has taken more than a minute)
+        deadline, stats = time.monotonic() + 120, (0, 0, 1)
         while time.monotonic() < deadline:
             time.sleep(2)
             stats = viewport_statistics(browser.screenshot(tmp / "viewer.png"))
