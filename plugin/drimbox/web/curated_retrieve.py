@@ -5,10 +5,10 @@ study, or an IOCM rejection note rejected some, that is more than a peer's KOS l
 (drimbox.trust.policy) then sends the request here instead (``/drimbox/peer-retrieve/{KOS}/{WADO-RS path}``,
 reachable only with the grant the decision issued for exactly that path, see drimbox.trust.gate). This route
 asks Orthanc's DICOMweb for each listed instance, with the Accept the decision chose, and relays the parts in the
-KOS's order. The viewer uses it too, for the metadata of a series where Orthanc keeps IOCM-rejected instances
-(drimbox.web.viewer_api). It is the one path where image bytes go through Python, and only in that case. nginx relays this
-answer through a buffering hop (launcher/templates/nginx.conf.j2): Orthanc holds the GIL while it writes a part,
-so a slow peer must never be at the other end of that write.
+KOS's order. The viewer uses it too, for a series or study where Orthanc keeps IOCM-rejected instances
+(drimbox.web.viewer_api). It is the one path where image bytes go through Python, and only in those cases. nginx
+relays this answer through a buffering hop (launcher/templates/nginx.conf.j2): Orthanc holds the GIL while it
+writes a part, so a slow client must never be at the other end of that write.
 """
 
 from __future__ import annotations
