@@ -81,6 +81,8 @@ def test_report_link_login_and_one_study_only(scene):
             shutil.copy(tmp / "viewer.png", kept)
         grays, lit, samples = stats
         assert grays > 20 and lit > samples // 4, f"image not rendered: {grays} gray levels, {lit}/{samples} lit"
+        # no onboarding tour over the image (its overlay dims the viewport)
+        assert browser.evaluate("document.querySelector('.shepherd-element') === null")
         access = (box.log_dir / "nginx-access.log").read_text()
         assert f"/dicom-web/studies/{study.study_uid}/series/" in access and "/frames/1" in access
 

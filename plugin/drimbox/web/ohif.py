@@ -186,7 +186,7 @@ def render_app_config(
     ``window.location.origin`` so no CORS is ever involved (Orthanc never answers OPTIONS). No
     ``singlepart`` (DICOMweb 1.7 answers 400 to single-part requests) and ``wadors`` thumbnails (there is
     no ``/thumbnail``). The study list is hidden: the viewer opens one study by
-    ``/viewer?StudyInstanceUIDs=<uid>``.
+    ``/viewer?StudyInstanceUIDs=<uid>``. OHIF's onboarding tour is turned off.
     """
     if not dicomweb_root.startswith("/") or "//" in dicomweb_root or any(c in dicomweb_root for c in "'\"\\<>\n"):
         raise ValueError(f"dicomweb_root must be a same-origin path such as /dicom-web, got {dicomweb_root!r}")
@@ -195,7 +195,8 @@ def render_app_config(
         "routerBasename": "/",
         "extensions": [],
         "modes": [],
-        "customizationService": {},
+        # no onboarding tour: its overlay dims the image of a viewer opened from a report link
+        "customizationService": {"ohif.tours": {"$set": []}},
         "showStudyList": show_study_list,
         "maxNumberOfWebWorkers": max_web_workers,
         "showWarningMessageForCrossOrigin": False,
