@@ -33,18 +33,9 @@ from drimbox.launcher.ports import free_port
 from drimbox.launcher.processes import ManagedProcess, wait_for_port
 from drimbox.samples.reports import make_cda, make_oru
 from drimbox.sim.psc import PscSimulator
-from drimbox.testing import BoxClient, demo_order, demo_study, start_box
+from drimbox.testing import ANY_SYNTAX, NATIONAL_ACCEPT, BoxClient, demo_order, demo_study, start_box
 
 RADIOLOGIST = "810002000015"
-ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-NATIONAL_ACCEPT = ",".join(
-    f'multipart/related; type="application/dicom";transfer-syntax={ts};q={q};boundary=**'
-    for ts, q in (
-        ("1.2.840.10008.1.2.4.70", "1"), ("1.2.840.10008.1.2.4.57", "0.9"), ("1.2.840.10008.1.2.4.80", "0.8"),
-        ("1.2.840.10008.1.2.4.81", "0.7"), ("1.2.840.10008.1.2.4.90", "0.6"), ("1.2.840.10008.1.2.4.91", "0.5"),
-        ("1.2.840.10008.1.2.5", "0.4"), ("1.2.840.10008.1.2.4.50", "0.3"), ("1.2.840.10008.1.2.1", "0.2"),
-        ("1.2.840.10008.1.2", "0.1"),
-    )) + ","
 
 
 def log(message: str) -> None:

@@ -17,6 +17,18 @@ from drimbox.samples.studies import make_study
 from drimbox.studies.model import StudyContent
 
 
+# The national validator's Accept: ten comma-separated items with a trailing comma (spec-facts section 7).
+NATIONAL_ACCEPT = ",".join(
+    f'multipart/related; type="application/dicom";transfer-syntax={ts};q={q};boundary=**'
+    for ts, q in (
+        ("1.2.840.10008.1.2.4.70", "1"), ("1.2.840.10008.1.2.4.57", "0.9"), ("1.2.840.10008.1.2.4.80", "0.8"),
+        ("1.2.840.10008.1.2.4.81", "0.7"), ("1.2.840.10008.1.2.4.90", "0.6"), ("1.2.840.10008.1.2.4.91", "0.5"),
+        ("1.2.840.10008.1.2.5", "0.4"), ("1.2.840.10008.1.2.4.50", "0.3"), ("1.2.840.10008.1.2.1", "0.2"),
+        ("1.2.840.10008.1.2", "0.1"),
+    )) + ","
+ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
     """Poll until ``predicate()`` returns something truthy; return it, or fail naming ``what``."""
     deadline = time.monotonic() + timeout

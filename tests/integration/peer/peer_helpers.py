@@ -19,22 +19,12 @@ from drimbox.samples.reports import make_cda, make_oru
 from drimbox.samples.whitelist import make_demo_whitelist
 from drimbox.sim.psc import PscSimulator
 from drimbox.studies.model import StudyContent
-from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
+from drimbox.testing import NATIONAL_ACCEPT, BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
 
 RADIOLOGIST = "810002000015"
 JPEG_LS = "1.2.840.10008.1.2.4.80"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
-
-# The national validator's Accept: ten comma-separated items, trailing comma (spec-facts section 7).
-NATIONAL_ACCEPT = ",".join(
-    f'multipart/related; type="application/dicom";transfer-syntax={ts};q={q};boundary=**'
-    for ts, q in (
-        ("1.2.840.10008.1.2.4.70", "1"), ("1.2.840.10008.1.2.4.57", "0.9"), ("1.2.840.10008.1.2.4.80", "0.8"),
-        ("1.2.840.10008.1.2.4.81", "0.7"), ("1.2.840.10008.1.2.4.90", "0.6"), ("1.2.840.10008.1.2.4.91", "0.5"),
-        ("1.2.840.10008.1.2.5", "0.4"), ("1.2.840.10008.1.2.4.50", "0.3"), ("1.2.840.10008.1.2.1", "0.2"),
-        ("1.2.840.10008.1.2", "0.1"),
-    )) + ","
 
 
 @dataclass

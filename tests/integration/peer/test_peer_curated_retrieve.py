@@ -17,11 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from drimbox.samples.studies import make_rejection_note
-from drimbox.testing import store_scu
+from drimbox.testing import ANY_SYNTAX, store_scu
 from peer_helpers import RawAnswer, dicom_parts, start_world
 
 pytestmark = pytest.mark.integration
-ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
 @pytest.fixture(scope="module")
