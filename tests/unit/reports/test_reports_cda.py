@@ -7,7 +7,7 @@ from drimbox.reports.errors import ReportError
 from drimbox.reports.model import PatientIdentity, StudyOrder
 from drimbox.samples.reports import DEMO_AUTHOR, DEMO_ORGANIZATION, DEMO_PATIENT, make_cda
 
-SHARED_SAMPLE = Path("/work/shared/samples/cr-img-example.xml")
+SHARED_SAMPLE = Path(__file__).parents[2] / "fixtures" / "ci-sis-cr-img-example.xml"
 
 
 def study(uid: str, acc: str = "", order: str = "") -> StudyOrder:
@@ -160,7 +160,6 @@ def test_cda_without_id_is_refused():
         parse_cda(cda)
 
 
-@pytest.mark.skipif(not SHARED_SAMPLE.exists(), reason="shared CI-SIS sample absent")
 def test_ci_sis_example_parses():
     report = parse_cda(SHARED_SAMPLE.read_bytes())
     assert report.report_id == "1.2.250.1.213.1.1.1.45.2"
