@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class ErrorCollector:
     def raise_if_any(self) -> None:
         if self.errors:
             raise XdsRefusal(self.errors)
+
+    def refuse(self) -> NoReturn:
+        """Refuse with what was gathered (the caller found something that stops the checks)."""
+        raise XdsRefusal(self.errors or [RegistryErrorItem("XDSRegistryMetadataError", "refused", "")])
 
     def __bool__(self) -> bool:
         return bool(self.errors)

@@ -82,6 +82,12 @@ class StoredQuery:
             raise XdsRefusal.one("XDSStoredQueryParamNumber", f"parameter {name} accepts exactly one value")
         return flat[0]
 
+    def required(self, name: str) -> str:
+        value = self.single(name)
+        if value is None:
+            raise XdsRefusal.one("XDSStoredQueryParamNumber", f"required parameter {name} is missing")
+        return value
+
     def any_of(self, name: str) -> list[str]:
         return [v for group in self.params.get(name, []) for v in group]
 
@@ -186,12 +192,12 @@ def _statuses(q: StoredQuery) -> list[str]:
 def run_query(store: DmpStore, q: StoredQuery) -> list[StoredDocument]:
     if q.query_id == c.SQ_FIND_DOCUMENTS:
         _check_params(q, FIND_DOCUMENTS_PARAMS, ("$XDSDocumentEntryPatientId", "$XDSDocumentEntryStatus"))
-        docs = store.documents_of_patient(q.single("$XDSDocumentEntryPatientId"), _statuses(q))
+        docs = store.documents_of_patient(q.required("$XDSDocumentEntryPatientId"), _statuses(q))
         return _filter(docs, q)
     if q.query_id == c.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID:
         _check_params(q, BY_REFERENCE_PARAMS, ("$XDSDocumentEntryPatientId", "$XDSDocumentEntryStatus",
                                                "$XDSDocumentEntryReferenceIdList"))
-        docs = store.documents_of_patient(q.single("$XDSDocumentEntryPatientId"), _statuses(q))
+        docs = store.documents_of_patient(q.required("$XDSDocumentEntryPatientId"), _statuses(q))
         wanted = set(q.any_of("$XDSDocumentEntryReferenceIdList"))
         return [d for d in _filter(docs, q) if wanted & set(d.reference_ids)]
     if q.query_id == c.SQ_GET_DOCUMENTS:

@@ -56,7 +56,7 @@ class DmpRegistry:
         errors = ErrorCollector()
         ss = rules.check_structure(errors, sub, require_documents=True)
         if ss is None:
-            errors.raise_if_any()
+            errors.refuse()
         rules.check_submission_set(errors, ss)
         kinds = {doc.id: rules.check_document(errors, doc, ss) for doc in sub.documents}
         self._check_vihf_consistency(errors, ss, vihf)
@@ -280,7 +280,10 @@ class DmpRegistry:
     def _commit(self, sub: Submission, ss: SubmissionSetView, contents: dict[str, bytes], kinds: dict[str, str],
                 vihf: VihfContext) -> None:
         mapping = assign_uuids(sub.object_list)
-        new_id = lambda ident: mapping.get(ident, ident)  # noqa: E731
+
+        def new_id(ident: str) -> str:
+            return mapping.get(ident, ident)
+
         now = time.time()
         ss_uuid = new_id(ss.id)
         submission_time = ss.slot("submissionTime") or ""
@@ -333,7 +336,9 @@ class DmpRegistry:
         requests = payload.findall(f"{{{c.XDSB}}}DocumentRequest")
         if not requests:
             raise XdsRefusal.one("XDSRepositoryError", "RetrieveDocumentSetRequest without DocumentRequest")
-        found, attachments, errors = [], [], []
+        found: list[tuple[str, str, str, str]] = []
+        attachments: list[tuple[str, str, bytes]] = []
+        errors: list[RegistryErrorItem] = []
         for req in requests:
             repo = req.findtext(f"{{{c.XDSB}}}RepositoryUniqueId", default="").strip()
             unique_id = req.findtext(f"{{{c.XDSB}}}DocumentUniqueId", default="").strip()
@@ -362,7 +367,7 @@ class DmpRegistry:
         errors = ErrorCollector()
         ss = rules.check_structure(errors, sub, require_documents=False)
         if ss is None:
-            errors.raise_if_any()
+            errors.refuse()
         rules.check_submission_set(errors, ss)
         self._check_vihf_consistency(errors, ss, vihf)
         if sub.documents:

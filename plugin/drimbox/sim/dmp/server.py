@@ -98,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- plumbing
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
@@ -314,10 +314,22 @@ class DmpSimulator:
         self.faults = FaultInjector()
         self.request_log: collections.deque = collections.deque(maxlen=request_log_size)
         self.vihf = VihfValidator.from_ca_file(signing_ca)
-        self.store: DmpStore | None = None
-        self.registry: DmpRegistry | None = None
+        self._store: DmpStore | None = None
+        self._registry: DmpRegistry | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def store(self) -> DmpStore:
+        if self._store is None:
+            raise RuntimeError("the DMP simulator is not started")
+        return self._store
+
+    @property
+    def registry(self) -> DmpRegistry:
+        if self._registry is None:
+            raise RuntimeError("the DMP simulator is not started")
+        return self._registry
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls_cert:
@@ -335,8 +347,8 @@ class DmpSimulator:
     def start(self) -> "DmpSimulator":
         if self._server is not None:
             return self
-        self.store = DmpStore(self.data_dir)
-        self.registry = DmpRegistry(self.store, self.repository_unique_id)
+        self._store = DmpStore(self.data_dir)
+        self._registry = DmpRegistry(self._store, self.repository_unique_id)
         self._server = _Server((self.host, self.requested_port), _Handler, self, self._ssl_context())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="dmp-sim", daemon=True)
