@@ -341,14 +341,14 @@ def test_the_admin_entry_takes_a_study_sized_upload(box):
 
 def test_health_check_is_small_and_its_query_string_cannot_bypass_the_cache(box):
     nobody = anonymous(box)
-    for _ in range(5):
+    for _ in range(20):
         started = time.monotonic()
         bodies = [nobody.get(box.wado_rs_base + suffix, timeout=10).json()
                   for suffix in ("", "?x=1", "/?window=0.5", "?window=1&nocache=2", "/")]
         if time.monotonic() - started < 0.8:  # all inside one cache period
             break
     else:
-        pytest.skip("the machine is too slow to ask five times within the cache period")
+        raise AssertionError("five health requests never fitted in one cache period (0.8 s) in 20 tries")
     assert all(body == bodies[0] for body in bodies), bodies
     body = bodies[0]
     assert set(body) == {"status", "service", "time", "checks"}
