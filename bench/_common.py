@@ -183,7 +183,10 @@ class StoreRun:
 def storescu(aet: str, port: int, path: Path, count: int, timeout: float = 1800.0, jpegls: bool = False) -> StoreRun:
     """dcmtk storescu, one association, every file under ``path`` (drimbox.testing.store_scu's options; JPEG-LS
     files need -xt: with -xs storescu tries to decompress them and fails)."""
-    argv = ["storescu", "-aec", aet, "+sd", "+r", "-xt" if jpegls else "-xs", "127.0.0.1", str(port), str(path)]
+    from drimbox.launcher.box_instance import SENDER_AET  # the calling AE every launched box declares
+
+    argv = ["storescu", "-aet", SENDER_AET, "-aec", aet, "+sd", "+r", "-xt" if jpegls else "-xs", "127.0.0.1",
+            str(port), str(path)]
     started = time.time()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     ended = time.time()

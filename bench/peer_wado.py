@@ -9,7 +9,7 @@ files, then measures, in the same run:
 - a series retrieve, once with ``transfer-syntax=*`` and once with the national validator's ten-item Accept:
   time to the first complete part, total time, throughput, against the same request to the bare Orthanc;
 - authorised instance requests per second through the peer endpoint (1 and 4 concurrent clients);
-- the access decision's own p50/p95 as the box measured it (health check, ``access_decision_ms``).
+- the access decision's own p50/p95 as the box measured it (operator health details, ``access_decision_ms``).
 Not part of the test suite.
 """
 
@@ -252,7 +252,8 @@ def main() -> int:
         for clients in (1, 4):
             rates[("peer", clients)] = instance_rate(lambda: plain_session(box.ca_bundle), instance_urls,
                                                      dict(peer_headers, Accept=ANY_SYNTAX), args.seconds, clients)
-            decisions[clients] = peer.get(box.wado_rs_base, params={"window": args.seconds}, timeout=30).json()[
+            decisions[clients] = box.operator_session().get(
+                box.admin_url + "/drimbox/status/health", params={"window": args.seconds}, timeout=30).json()[
                 "access_decision_ms"]
             rates[("bare", clients)] = instance_rate(plain_session, bare_urls, {"Accept": ANY_SYNTAX},
                                                      args.seconds, clients)

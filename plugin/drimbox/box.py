@@ -40,7 +40,9 @@ class Box:
         self.started_at = time.time()
         self.internal_secret = secrets.token_urlsafe(32)
         self.store = Store.open(settings.store_url)
-        self.gate = Gate(self._gate_secret(), self.internal_secret)
+        self.gate = Gate(self._gate_secret(), self.internal_secret, settings.edge.proxy_secret())
+        if not settings.edge.proxy_secret_file:
+            log.warning("no DRIMbox.Edge.ProxySecretFile: every request through nginx will be refused")
         self.rest = OrthancRest(orthanc_url, self.internal_secret)
         self.reader = PacsReader(self.rest, self.store)
         self.instance_facts = InstanceFactsRecorder(self.store)

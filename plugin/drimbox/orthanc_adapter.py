@@ -12,7 +12,7 @@ import threading
 
 from drimbox.box import Box
 from drimbox.pacs.key_objects import KOS_SOP_CLASS
-from drimbox.config import SettingsError, load_settings
+from drimbox.config import SettingsError, check_deployment, load_settings
 from drimbox.web.http import Request, Response
 from drimbox.web.operator_ui import EXPLORER_EXTENSION
 
@@ -45,6 +45,7 @@ def install(orthanc) -> Box:
     configuration = json.loads(orthanc.GetConfiguration())
     try:
         settings = load_settings(configuration)
+        check_deployment(settings, configuration)
     except SettingsError as error:
         orthanc.LogError(f"DRIMbox configuration error: {error}")
         raise

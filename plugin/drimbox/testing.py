@@ -64,9 +64,9 @@ def storescu_proposal(path: Path) -> list[str]:
 def store_scu(box: BoxInstance, path: Path) -> None:
     """Send files to the box with dcmtk's storescu (a real DICOM client), in their stored transfer syntax."""
     path = Path(path)
-    result = subprocess.run(["storescu", "-aec", box.aet, "+sd", "+r", *storescu_proposal(path), "127.0.0.1",
-                             str(box.ports.dicom), str(path)], capture_output=True, text=True, timeout=600,
-                            env=dict(os.environ, TCP_NODELAY="1"))
+    argv = ["storescu", "-aet", box.sender_aet, "-aec", box.aet, "+sd", "+r", *storescu_proposal(path), "127.0.0.1",
+            str(box.ports.dicom), str(path)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=dict(os.environ, TCP_NODELAY="1"))
     if result.returncode != 0:
         raise AssertionError(f"storescu failed ({result.returncode}): {result.stderr[-2000:]}")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser("config", help="check a DRIMbox configuration, or list every key")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    check = actions.add_parser("check", help="validate the DRIMbox section of an Orthanc configuration file or directory")
+    check = actions.add_parser("check", help="validate the DRIMbox section of an Orthanc configuration file or "
+                                             "directory (and the Orthanc keys it depends on)")
     check.add_argument("path", type=Path, help="a JSON file, or a directory of *.json files (merged like Orthanc does)")
     check.set_defaults(func=run_check)
     reference = actions.add_parser("reference", help="print every key with its type and default (Markdown)")
@@ -29,10 +30,12 @@ def read_configuration(path: Path) -> dict:
 
 
 def run_check(args) -> int:
-    from drimbox.config import SettingsError, load_settings
+    from drimbox.config import SettingsError, check_deployment, load_settings
 
     try:
-        settings = load_settings(read_configuration(args.path))
+        configuration = read_configuration(args.path)
+        settings = load_settings(configuration)
+        check_deployment(settings, configuration)
         settings.store_url  # noqa: B018 - validates DataDir/Store
     except (SettingsError, ValueError) as error:
         print(f"configuration error: {error}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from drimbox.config.edge import DicomSettings, EdgeSettings
 from drimbox.config.fields import SettingsError, read_section
 from drimbox.config.sections import (
     Hl7Settings,
@@ -19,7 +20,7 @@ from drimbox.psc.settings import PscSettings
 from drimbox.trust.settings import PeerAccessSettings, WhitelistSettings
 from drimbox.web.settings import ViewerSettings
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["Settings", "SettingsError", "check_deployment", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,16 @@ class Settings:
     data_dir: str = ""
     orthanc_url: str = "http://127.0.0.1:8042"  # loopback REST base used by worker threads
     hl7: Hl7Settings = field(default_factory=Hl7Settings, metadata={"section": Hl7Settings})
-    publication: PublicationSettings = field(default_factory=PublicationSettings, metadata={"section": PublicationSettings})
+    publication: PublicationSettings = field(default_factory=PublicationSettings,
+                                             metadata={"section": PublicationSettings})
     dmp: DmpSettings = field(default_factory=DmpSettings, metadata={"section": DmpSettings})
     psc: PscSettings = field(default_factory=PscSettings, metadata={"section": PscSettings})
     whitelist: WhitelistSettings = field(default_factory=WhitelistSettings, metadata={"section": WhitelistSettings})
-    peer_access: PeerAccessSettings = field(default_factory=PeerAccessSettings, metadata={"section": PeerAccessSettings})
+    peer_access: PeerAccessSettings = field(default_factory=PeerAccessSettings,
+                                            metadata={"section": PeerAccessSettings})
     viewer: ViewerSettings = field(default_factory=ViewerSettings, metadata={"section": ViewerSettings})
+    edge: EdgeSettings = field(default_factory=EdgeSettings, metadata={"section": EdgeSettings})
+    dicom: DicomSettings = field(default_factory=DicomSettings, metadata={"section": DicomSettings})
 
     @property
     def store_url(self) -> str:
@@ -48,3 +53,10 @@ class Settings:
 def load_settings(orthanc_configuration: dict[str, Any]) -> Settings:
     """Read the ``DRIMbox`` section of the merged Orthanc configuration."""
     return read_section(Settings, orthanc_configuration.get("DRIMbox") or {}, "DRIMbox")
+
+
+def check_deployment(settings: Settings, orthanc_configuration: dict[str, Any]) -> None:
+    """What the section alone cannot tell: Orthanc's own keys must not accept more DICOM than the section
+    allows, and the nginx proof secret must be readable."""
+    settings.dicom.check_orthanc(orthanc_configuration)
+    settings.edge.proxy_secret()

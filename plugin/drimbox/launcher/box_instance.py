@@ -14,6 +14,9 @@ from typing import Any
 import jinja2
 import requests
 
+from drimbox.config.edge import DicomSettings, EdgeSettings
+from drimbox.config.fields import read_section
+from drimbox.launcher.edge import METHOD_OVERRIDE_HEADERS, TLS12_CIPHERS, content_security_policies
 from drimbox.launcher.ports import BoxPorts
 from drimbox.launcher.processes import ManagedProcess, ProcessError, wait_for_port
 
@@ -25,6 +28,8 @@ PLUGINS = ("libOrthancPython.so", "libOrthancDicomWeb.so")
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN_SCRIPT = REPO / "plugin" / "drimbox_plugin.py"
 OPERATOR_USER = "operator"
+# The AE title the demo and the tests send DICOM from (declared as a modality of every launched box).
+SENDER_AET = "DRIMBOX-SCU"
 
 
 def site_packages() -> str:
@@ -67,6 +72,8 @@ class BoxInstance:
     host: str = "localhost"
     bind: str = "127.0.0.1"
     settings: dict = field(default_factory=dict)  # deep-merged over the generated DRIMbox section
+    # DICOM senders (DRIMbox.Dicom.Modalities); None: the demo sender, SENDER_AET from this machine
+    modalities: dict | None = None
     orthanc_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +122,11 @@ class BoxInstance:
     def operator_password(self) -> str:
         return self._secret_file("operator-password").read_text().strip()
 
+    @property
+    def sender_aet(self) -> str:
+        """The calling AE title to send DICOM to this box with (its first declared modality)."""
+        return next(iter(self._dicom().modalities.values()))["AET"]
+
     def _secret_file(self, name: str) -> Path:
         path = self.data_dir / name
         if not path.exists():
@@ -149,6 +161,9 @@ class BoxInstance:
             "Publication": {"ChangesPollSeconds": 2.0},
             "Dmp": {"Enabled": bool(self.dmp_url)},
             "Viewer": {"OhifDir": self.ohif_dir or ""},
+            "Edge": {"ProxySecretFile": str(self._secret_file("proxy-secret"))},
+            "Dicom": {"Modalities": self.modalities if self.modalities is not None else {
+                "demo-sender": {"AET": SENDER_AET, "Host": "127.0.0.1", "Port": 11112}}},
         }
         if self.dmp_url:
             section["Dmp"]["BaseUrl"] = self.dmp_url
@@ -157,7 +172,8 @@ class BoxInstance:
             "ClientCert": box["auth"]["cert"], "ClientKey": box["auth"]["key"], "CaBundle": self.pki["ca_bundle"],
             "SigningCert": box["signing"]["cert"], "SigningKey": box["signing"]["key"],
         })
-        section["Psc"] = {"CaBundle": self.pki["ca_bundle"], "ClientSecretFile": str(self._secret_file("psc-client-secret"))}
+        section["Psc"] = {"CaBundle": self.pki["ca_bundle"],
+                          "ClientSecretFile": str(self._secret_file("psc-client-secret"))}
         section["Whitelist"] = {"TrustAnchor": self.pki["root"]["cert"]}
         if self.psc_issuer:
             section.setdefault("Psc", {})["Issuer"] = self.psc_issuer
@@ -165,8 +181,17 @@ class BoxInstance:
             section.setdefault("Whitelist", {})["Source"] = self.whitelist
         return deep_merge(section, self.settings)
 
+    def _dicom(self) -> DicomSettings:
+        return read_section(DicomSettings, self.drimbox_settings().get("Dicom"), "DRIMbox.Dicom")
+
+    def _edge(self) -> EdgeSettings:
+        return read_section(EdgeSettings, self.drimbox_settings().get("Edge"), "DRIMbox.Edge")
+
     def orthanc_configuration(self) -> dict:
         storage = self.data_dir / "orthanc"
+        # Orthanc 1.10 has no bind address for HTTP or DICOM: both listen on every interface. HTTP refuses
+        # remote clients (RemoteAccessAllowed) and the plugin believes only requests carrying nginx's secret;
+        # DICOM accepts only the declared modalities (DRIMbox.Dicom).
         config = {
             "Name": f"DRIMbox {self.name}",
             "StorageDirectory": str(storage / "storage"),
@@ -179,7 +204,7 @@ class BoxInstance:
             "TcpNoDelay": True,
             "DicomAet": self.aet,
             "DicomPort": self.ports.dicom,
-            "DicomCheckCalledAet": False,
+            **self._dicom().orthanc_options(),
             "StableAge": self.stable_age,
             "Plugins": [str(PLUGINS_DIR / p) for p in PLUGINS],
             "PythonScript": str(PLUGIN_SCRIPT),
@@ -197,7 +222,10 @@ class BoxInstance:
         (self.conf_dir / "drimbox.json").write_text(json.dumps({"DRIMbox": self.drimbox_settings()}, indent=2))
         self._write_htpasswd()
         self._write_viewer_config()
-        (self.data_dir / "nginx.conf").write_text(self.render_nginx())
+        nginx_conf = self.data_dir / "nginx.conf"
+        nginx_conf.touch(mode=0o600)
+        nginx_conf.chmod(0o600)  # it holds the proxy secret
+        nginx_conf.write_text(self.render_nginx())
 
     def _write_htpasswd(self) -> None:
         hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=self.operator_password.encode(),
@@ -226,6 +254,9 @@ class BoxInstance:
             tls_cert=cert, tls_key=key, orthanc_http_port=self.ports.orthanc_http, bind=self.bind,
             admin_port=self.ports.admin, db_port=self.ports.db, vi_port=self.ports.vi,
             htpasswd=self.data_dir / "operator.htpasswd", hsts=31536000, wado_path="/wado-rs",
+            proxy_secret=self._edge().proxy_secret(), admin_max_body_mb=self._edge().admin_max_body_mb,
+            tls12_ciphers=TLS12_CIPHERS, csp=content_security_policies(Path(ohif)),
+            method_override_headers=METHOD_OVERRIDE_HEADERS,
             client_ca=self.pki["ca_bundle"], client_crl=self.pki.get("crl_bundle", ""),
             ohif_dir=ohif, app_config=self.data_dir / "app-config.js", run_as=_nginx_user())
 
@@ -251,7 +282,8 @@ class BoxInstance:
         # 403 from the plugin's filter proves the plugin is loaded and deciding
         status = requests.get(self.orthanc_url + "/system", timeout=2).status_code
         if status != 403:
-            raise ProcessError(f"Orthanc answered {status} to an unauthenticated request: the plugin filter is not active")
+            raise ProcessError(f"Orthanc answered {status} to an unauthenticated request: "
+                               "the plugin filter is not active")
         hl7_enabled = self.drimbox_settings()["Hl7"].get("Enabled", True)
         return wait_for_port(self.bind, self.ports.hl7) if hl7_enabled else True
 

@@ -103,9 +103,11 @@ class LocalNetwork:
             user, password = box.operator_auth
             lines += [
                 f"DRIMbox {name}",
-                f"  Orthanc Explorer (operator) : {box.admin_url}/app/explorer.html   user {user!r}, password {password!r}",
+                f"  Orthanc Explorer (operator) : {box.admin_url}/app/explorer.html   "
+                f"user {user!r}, password {password!r}",
                 f"  Operator API                : {box.admin_url}/drimbox/status",
-                f"  DICOM (C-STORE, C-FIND)     : AE title {box.aet}, port {box.ports.dicom}",
+                f"  DICOM (C-ECHO, C-STORE)     : AE title {box.aet}, port {box.ports.dicom}, "
+                f"from calling AE {box.sender_aet} (DRIMbox.Dicom.Modalities)",
                 f"  HL7 v2 over MLLP (RIS)      : {box.bind}:{box.ports.hl7}",
                 f"  WADO-RS for peers (db host) : {box.wado_rs_base}",
                 f"  Viewer (vi host)            : {box.vi_url}/",

@@ -2,7 +2,9 @@
 
 nginx is the only way in from outside; it always overwrites ``X-Drimbox-Entry`` (``admin``, ``db`` or ``vi``:
 which of its servers received the request) and, on the admin entry, ``X-Drimbox-Operator`` (the user it
-authenticated). Orthanc listens on loopback only, so those headers cannot be forged from outside.
+authenticated). Orthanc 1.10 cannot bind its HTTP port to loopback (it refuses remote clients with
+RemoteAccessAllowed false, but any local process can connect), so nginx proves itself first: it sets
+``X-Drimbox-Proxy`` to a per-box secret on every request it proxies, and no entry header is believed without it.
 
 - admin entry with an authenticated operator: Orthanc Explorer, Orthanc's REST API, the operator API;
 - db entry: the peer decision route and the health check; DICOMweb (or the curated retrieve, for a study or
@@ -26,6 +28,7 @@ ENTRY_HEADER = "x-drimbox-entry"
 OPERATOR_HEADER = "x-drimbox-operator"
 GRANT_HEADER = "x-drimbox-grant"
 INTERNAL_HEADER = "x-drimbox-internal"
+PROXY_HEADER = "x-drimbox-proxy"
 
 DB_ROUTES = ("/drimbox/peer/", "/drimbox/health")
 VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/")
@@ -41,9 +44,10 @@ class GateRequest:
 
 
 class Gate:
-    def __init__(self, secret: bytes, internal_secret: str):
+    def __init__(self, secret: bytes, internal_secret: str, proxy_secret: str = ""):
         self._secret = secret
         self._internal = internal_secret
+        self._proxy = proxy_secret.encode()
 
     # --- grants ---------------------------------------------------------------------------------
     def grant(self, path: str, *, scope: str, ttl_seconds: float = 60.0, now: float | None = None) -> str:
@@ -70,11 +74,18 @@ class Gate:
         return uri == path
 
     # --- the filter ----------------------------------------------------------------------------
+    def from_nginx(self, headers: dict) -> bool:
+        """The request carries nginx's secret: only then are its entry, operator and grant headers believed."""
+        presented = headers.get(PROXY_HEADER, "")
+        return bool(self._proxy and presented) and hmac.compare_digest(presented.encode(), self._proxy)
+
     def allows(self, request: GateRequest) -> bool:
         headers = request.headers
         internal = headers.get(INTERNAL_HEADER, "")
         if internal and self._internal and hmac.compare_digest(internal, self._internal):
             return True
+        if not self.from_nginx(headers):
+            return False
         entry = headers.get(ENTRY_HEADER, "")
         if entry == "admin":
             return bool(headers.get(OPERATOR_HEADER))

@@ -35,6 +35,7 @@ from drimbox.web.http import Request, Response, Router
 
 log = logging.getLogger("drimbox.peer")
 
+HEALTH_CACHE_SECONDS = 1.0  # the public health check runs its checks at most this often
 GRANT_TTL_SECONDS = 30.0  # nginx uses the grant at once; a long transfer keeps its already-checked connection
 DENIAL_STATUSES = {400, 401, 403, 404, 410, 503}
 _HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
@@ -74,6 +75,7 @@ class PeerApi:
             box.store, box.psc, box.whitelist, box.rest,
             require_client_certificate=settings.peer_access.require_client_certificate)
         self._health_cache: tuple[float, Response] | None = None
+        self._health_lock = threading.Lock()
         # Recent timings (ms) of the decision alone and of the whole authz answer (decision + audit row).
         self._timings: deque[tuple[float, float, float]] = deque(maxlen=5000)
         self._timings_lock = threading.Lock()
@@ -83,6 +85,7 @@ class PeerApi:
         router.add("GET", "/drimbox/peer/authz", self.authz)
         router.add("GET", "/drimbox/peer/denied", self.denied)
         router.add("GET", "/drimbox/health", self.health)
+        router.add("GET", "/drimbox/status/health", self.health_details)
 
     # --- the decision ---------------------------------------------------------------------------
     def peer_request(self, request: Request) -> PeerRequest:
@@ -153,16 +156,30 @@ class PeerApi:
 
     # --- health ---------------------------------------------------------------------------------
     def health(self, request: Request) -> Response:
-        now = time.monotonic()
+        """The public status (db entry): what the national operator publishes, nothing more. The query string
+        is ignored (nginx drops it too): the checks run at most once a second, in one thread at a time, and
+        callers meanwhile get the last answer."""
         cached = self._health_cache
-        window = _float(request.query.get("window"))
-        if cached and now - cached[0] < 1.0 and window is None:
+        if cached and time.monotonic() - cached[0] < HEALTH_CACHE_SECONDS:
             return cached[1]
-        body = self.health_status(window=window)
-        response = Response.json(body, 200 if body["status"] != "down" else 503)
-        if window is None:
-            self._health_cache = (now, response)
-        return response
+        if not self._health_lock.acquire(blocking=cached is None):
+            assert cached is not None
+            return cached[1]
+        try:
+            cached = self._health_cache
+            if cached and time.monotonic() - cached[0] < HEALTH_CACHE_SECONDS:
+                return cached[1]
+            body = public_health(self.health_status())
+            response = Response.json(body, 200 if body["status"] != "down" else 503)
+            self._health_cache = (time.monotonic(), response)
+            return response
+        finally:
+            self._health_lock.release()
+
+    def health_details(self, request: Request) -> Response:
+        """Every check with its details and the access decision's timings: for the operator (admin entry)."""
+        body = self.health_status(window=_float(request.query.get("window")))
+        return Response.json(body, 200 if body["status"] != "down" else 503)
 
     def health_status(self, window: float | None = None) -> dict:
         checks: dict = {}
@@ -206,7 +223,7 @@ class PeerApi:
             "status": status,
             "service": "DRIMbox WADO-RS (RAD-107)",
             "version": __version__,
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "require_client_certificate": self.facts.require_client_certificate,
             "checks": checks,
             "access_decision_ms": self.timing_summary(window or 300.0),
@@ -225,7 +242,8 @@ class PeerApi:
             return round(values[min(len(values) - 1, int(q * len(values)))], 3)
         decided = [s[0] for s in samples]
         total = [s[1] for s in samples]
-        return {"count": len(samples), "window_seconds": window, "decision_p50": pct(decided, 0.5), "decision_p95": pct(decided, 0.95),
+        return {"count": len(samples), "window_seconds": window,
+                "decision_p50": pct(decided, 0.5), "decision_p95": pct(decided, 0.95),
                 "with_audit_p50": pct(total, 0.5), "with_audit_p95": pct(total, 0.95)}
 
     def _dmp_status(self) -> dict:
@@ -237,6 +255,16 @@ class PeerApi:
             return {"enabled": True, "ok": False, "error": type(error).__name__}
         retrying = [p for p in queued if getattr(p, "attempts", 0) > 0 and getattr(p, "last_error", "")]
         return {"enabled": True, "ok": not retrying, "queued": len(queued), "retrying": len(retrying)}
+
+
+def public_health(status: dict) -> dict:
+    """The status reduced to what a prober needs: overall state, time computed, and each check's verdict."""
+    return {
+        "status": status["status"],
+        "service": status["service"],
+        "time": status["time"],
+        "checks": {name: {"ok": bool(check.get("ok", True))} for name, check in status["checks"].items()},
+    }
 
 
 def _float(text: str | None) -> float | None:

@@ -125,15 +125,13 @@ def store_files(box: BoxInstance, path: Path, *, jpegls: bool) -> None:
     if not jpegls:
         store_scu(box, path)
         return
-    result = subprocess.run(["storescu", "-aec", box.aet, "+sd", "+r", "-xt", "127.0.0.1", str(box.ports.dicom),
-                             str(path)], capture_output=True, text=True, timeout=900)
+    result = subprocess.run(["storescu", "-aet", box.sender_aet, "-aec", box.aet, "+sd", "+r", "-xt", "127.0.0.1",
+                             str(box.ports.dicom), str(path)], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"storescu failed ({result.returncode}): {result.stderr[-2000:]}"
 
 
 def _whitelist_in_force(box: BoxInstance) -> bool:
-    session = requests.Session()
-    session.trust_env = False
-    answer = session.get(box.wado_rs_base, verify=box.ca_bundle, timeout=10)
+    answer = box.operator_session().get(box.admin_url + "/drimbox/status/health", timeout=10)
     return answer.json().get("checks", {}).get("whitelist", {}).get("in_force", False)
 
 

@@ -9,7 +9,7 @@ from peer_helpers import NATIONAL_ACCEPT, raw_get, start_world
 
 pytestmark = pytest.mark.integration
 
-HSTS = "max-age=31536000"
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 @pytest.fixture(scope="module")
@@ -55,5 +55,7 @@ def test_certificate_is_checked_before_the_token(mtls_world):
 
 def test_health_check_needs_no_certificate(mtls_world):
     response = mtls_world.session().get(mtls_world.wado, timeout=30)
-    assert response.status_code == 200
-    assert response.json()["require_client_certificate"] is True
+    assert response.status_code == 200 and response.json()["status"] in ("ok", "degraded")
+    box = mtls_world.box  # the setting itself is shown to the operator only
+    details = box.operator_session().get(box.admin_url + "/drimbox/status/health", timeout=30).json()
+    assert details["require_client_certificate"] is True

@@ -11,7 +11,7 @@ from peer_helpers import NATIONAL_ACCEPT, raw_get
 
 pytestmark = pytest.mark.integration
 
-HSTS = "max-age=31536000"
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def _refused(response, status: int, words: str = "") -> dict:

@@ -83,10 +83,23 @@ class FakeOrthanc:
     LogWarning = LogError = LogInfo
 
 
+PROXY_SECRET = "p" * 40
+# What the launcher writes: only declared modalities may send DICOM.
+DICOM_KEYS = {"DicomAlwaysAllowEcho": False, "DicomAlwaysAllowStore": False, "DicomCheckCalledAet": True,
+              "DicomCheckModalityHost": True}
+
+
+def configuration(tmp_path, **orthanc_keys) -> dict:
+    secret = tmp_path / "proxy-secret"
+    secret.write_text(PROXY_SECRET + "\n")
+    return {"HttpPort": 18999, **DICOM_KEYS, **orthanc_keys,
+            "DRIMbox": {"DataDir": str(tmp_path), "Dmp": {"Enabled": False}, "Hl7": {"Enabled": False},
+                        "Edge": {"ProxySecretFile": str(secret)}}}
+
+
 @pytest.fixture
 def installed(tmp_path):
-    fake = FakeOrthanc({"HttpPort": 18999, "DRIMbox": {"DataDir": str(tmp_path), "Dmp": {"Enabled": False},
-                                                       "Hl7": {"Enabled": False}}})
+    fake = FakeOrthanc(configuration(tmp_path))
     box = orthanc_adapter.install(fake)
     yield fake, box
     box.store.db.close()
@@ -103,11 +116,55 @@ def test_registers_one_of_each_callback(installed):
 def test_filter_denies_by_default_and_lets_the_operator_entry_in(installed):
     fake, _ = installed
     allow = fake.filters[0]
+    nginx = {"x-drimbox-proxy": PROXY_SECRET}
     assert allow("/system", method=1, ip="127.0.0.1", headers={}, get={}) is False
-    assert allow("/system", method=1, ip="127.0.0.1", headers={"x-drimbox-entry": "admin"}, get={}) is False
+    assert allow("/system", method=1, ip="127.0.0.1", headers={**nginx, "x-drimbox-entry": "admin"}, get={}) is False
     assert allow("/system", method=1, ip="127.0.0.1",
-                 headers={"x-drimbox-entry": "admin", "x-drimbox-operator": "operator"}, get={}) is True
-    assert allow("/dicom-web/studies", method=1, ip="127.0.0.1", headers={"x-drimbox-entry": "db"}, get={}) is False
+                 headers={**nginx, "x-drimbox-entry": "admin", "x-drimbox-operator": "operator"}, get={}) is True
+    assert allow("/dicom-web/studies", method=1, ip="127.0.0.1", headers={**nginx, "x-drimbox-entry": "db"},
+                 get={}) is False
+
+
+@pytest.mark.parametrize("proxy", [None, "", "p" * 39, "p" * 41, "q" * 40, "pé" * 20])
+def test_filter_believes_no_entry_header_without_nginx_secret(installed, proxy):
+    fake, _ = installed
+    allow = fake.filters[0]
+    operator = {"x-drimbox-entry": "admin", "x-drimbox-operator": "operator"}
+    if proxy is not None:
+        operator["x-drimbox-proxy"] = proxy
+    assert allow("/system", method=1, ip="127.0.0.1", headers=operator, get={}) is False
+    assert allow("/drimbox/health", method=1, ip="127.0.0.1", headers={**operator, "x-drimbox-entry": "db"},
+                 get={}) is False
+
+
+def test_without_a_proxy_secret_file_every_entry_is_refused(tmp_path):
+    config = configuration(tmp_path)
+    del config["DRIMbox"]["Edge"]
+    fake = FakeOrthanc(config)
+    box = orthanc_adapter.install(fake)
+    try:
+        headers = {"x-drimbox-proxy": "", "x-drimbox-entry": "admin", "x-drimbox-operator": "operator"}
+        assert fake.filters[0]("/system", method=1, ip="127.0.0.1", headers=headers, get={}) is False
+    finally:
+        box.store.db.close()
+
+
+@pytest.mark.parametrize("key", sorted(DICOM_KEYS))
+def test_orthanc_accepting_dicom_from_anyone_stops_the_plugin(tmp_path, key):
+    config = configuration(tmp_path)
+    del config[key]  # Orthanc's defaults: C-ECHO and C-STORE from any calling AE, any called AE, any host
+    with pytest.raises(orthanc_adapter.SettingsError, match=key):
+        orthanc_adapter.install(FakeOrthanc(config))
+    config[key] = not DICOM_KEYS[key]
+    with pytest.raises(orthanc_adapter.SettingsError, match=key):
+        orthanc_adapter.install(FakeOrthanc(config))
+
+
+def test_open_mode_is_an_explicit_setting(tmp_path):
+    config = configuration(tmp_path, DicomAlwaysAllowStore=True, DicomAlwaysAllowEcho=True)
+    config["DRIMbox"]["Dicom"] = {"AcceptAnyModality": True}
+    box = orthanc_adapter.install(FakeOrthanc(config))
+    box.store.db.close()
 
 
 def test_rest_route_answers_json_and_error_statuses(installed):
@@ -144,7 +201,7 @@ def test_filter_lets_a_peer_in_only_with_a_grant_for_exactly_that_path(installed
     allow = fake.filters[0]
     curated = "/drimbox/peer-retrieve/1.2.3/studies/1.2.4/series/1.2.5"
     grant = box.gate.grant(curated, scope="peer")
-    db = {"x-drimbox-entry": "db"}
+    db = {"x-drimbox-entry": "db", "x-drimbox-proxy": PROXY_SECRET}
     assert allow(curated, method=1, ip="127.0.0.1", headers=db, get={}) is False
     assert allow(curated, method=1, ip="127.0.0.1", headers={**db, "x-drimbox-grant": grant}, get={}) is True
     assert allow(curated + "/metadata", method=1, ip="127.0.0.1", headers={**db, "x-drimbox-grant": grant},

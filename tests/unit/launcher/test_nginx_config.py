@@ -12,7 +12,8 @@ from drimbox.launcher.box_instance import BoxInstance
 from drimbox.launcher.ports import BoxPorts
 
 TRUSTED = ("X-Drimbox-Entry", "X-Drimbox-Internal", "X-Drimbox-Operator", "X-Drimbox-Grant",
-           "X-Ssl-Client-Verify", "X-Ssl-Client-S-Dn")
+           "X-Ssl-Client-Verify", "X-Ssl-Client-S-Dn", "X-Drimbox-Proxy",
+           "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 
 
 def proxying_locations(config: str) -> dict[str, str]:
