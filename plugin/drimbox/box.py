@@ -11,6 +11,7 @@ import logging
 import secrets
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from drimbox import __version__
 from drimbox.config import Settings
@@ -24,12 +25,17 @@ from drimbox.pipeline.publisher import Publisher
 from drimbox.pipeline.workers import Workers
 from drimbox.store import Store
 from drimbox.trust.gate import Gate, GateRequest
+from drimbox.trust.operator_access import OperatorAccess
 from drimbox.web.curated_retrieve import CuratedRetrieve
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.operator_api import OperatorApi
+from drimbox.web.operator_login import OperatorLogin
 from drimbox.web.operator_ui import OperatorUi
 from drimbox.web.peer_api import PeerApi
 from drimbox.web.viewer_api import ViewerApi
+
+if TYPE_CHECKING:
+    from drimbox.reports.mllp import MllpServer
 
 log = logging.getLogger("drimbox")
 
@@ -50,7 +56,7 @@ class Box:
                                              dmp_enabled=settings.dmp.enabled)
         self.publisher = self._publisher()
         self.workers = Workers(
-            self.store, self.reconciler, None, self.publisher,
+            self.store, self.reconciler, None, self.publisher,  # type: ignore[arg-type]  # follower: below
             reconcile_threads=settings.publication.worker_threads,
             follower_poll_seconds=settings.publication.changes_poll_seconds)
         self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
@@ -69,7 +75,9 @@ class Box:
         CuratedRetrieve(self.rest, self.peer_api.facts).register(self.router)
         ViewerApi.from_box(self).register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
-        self.mllp = None
+        self.operator_access = OperatorAccess(self.store, settings.operator)
+        OperatorLogin(self.operator_access).register(self.router)
+        self.mllp: MllpServer | None = None
 
     def _gate_secret(self) -> bytes:
         stored = self.store.get_fact("gate_secret")

@@ -129,16 +129,18 @@ def _read_password(path: Path) -> str:
     return password
 
 
-_ADMIN_LISTEN = re.compile(r"listen\s+(\S+?):(\d+)\s+ssl;\s*\n\s*auth_basic\s", re.MULTILINE)
+_LISTEN = re.compile(r"^\s*listen\s+(\S+?):(\d+)\s+ssl\b", re.MULTILINE)
+_ADMIN_MARK = "/_drimbox_operator_authz"  # the operator access decision, only in the admin server block
 
 
 def _admin_url_of(data: Path) -> str:
-    """The admin entry of a launcher-made box: the nginx server block that asks for the operator's password."""
+    """The admin entry of a launcher-made box: the nginx server block that asks for the operator's login."""
     conf = data / "nginx.conf"
     try:
-        match = _ADMIN_LISTEN.search(conf.read_text())
+        blocks = conf.read_text().split("server {")
     except OSError as error:
         raise CliError(f"{conf} cannot be read ({error.strerror}); give --box-url") from error
+    match = next((m for m in (_LISTEN.search(b) for b in blocks if _ADMIN_MARK in b) if m), None)
     if match is None:
         raise CliError(f"no operator entry found in {conf}; give --box-url")
     host = match.group(1)
@@ -192,7 +194,8 @@ def run_list(args: argparse.Namespace) -> int:
                  _short(j["study_uid"], 28), j.get("last_error") or j.get("dmp_entry_uuid") or "") for j in jobs]
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
         for row in [header, *rows]:
-            print("  ".join(value.ljust(width) for value, width in zip(row, widths)) + "  " + row[-1])
+            cells = zip(row[:-1], widths, strict=True)
+            print("  ".join(value.ljust(width) for value, width in cells) + "  " + row[-1])
         return 0
     return _run(args, action)
 

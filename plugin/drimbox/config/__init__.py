@@ -18,6 +18,7 @@ from drimbox.config.sections import (
 from drimbox.dmp.settings import DmpSettings
 from drimbox.psc.settings import PscSettings
 from drimbox.trust.settings import PeerAccessSettings, WhitelistSettings
+from drimbox.web.operator_settings import OperatorSettings
 from drimbox.web.settings import ViewerSettings
 
 __all__ = ["Settings", "SettingsError", "check_deployment", "load_settings"]
@@ -40,6 +41,7 @@ class Settings:
     viewer: ViewerSettings = field(default_factory=ViewerSettings, metadata={"section": ViewerSettings})
     edge: EdgeSettings = field(default_factory=EdgeSettings, metadata={"section": EdgeSettings})
     dicom: DicomSettings = field(default_factory=DicomSettings, metadata={"section": DicomSettings})
+    operator: OperatorSettings = field(default_factory=OperatorSettings, metadata={"section": OperatorSettings})
 
     @property
     def store_url(self) -> str:

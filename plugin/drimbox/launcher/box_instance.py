@@ -6,7 +6,6 @@ import copy
 import json
 import os
 import secrets
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +114,13 @@ class BoxInstance:
         return f"http://127.0.0.1:{self.ports.orthanc_http}"
 
     @property
+    def _pki(self) -> dict:
+        assert self.pki is not None  # __post_init__ creates one when none is given
+        return self.pki
+
+    @property
     def ca_bundle(self) -> str:
-        return self.pki["ca_bundle"]
+        return self._pki["ca_bundle"]
 
     @property
     def operator_password(self) -> str:
@@ -134,6 +138,10 @@ class BoxInstance:
             path.write_text(secrets.token_urlsafe(24) + "\n")
             path.chmod(0o600)
         return path
+
+    @property
+    def operator_users_file(self) -> Path:
+        return self.data_dir / "operator-users"
 
     @property
     def operator_auth(self) -> tuple[str, str]:
@@ -164,17 +172,18 @@ class BoxInstance:
             "Edge": {"ProxySecretFile": str(self._secret_file("proxy-secret"))},
             "Dicom": {"Modalities": self.modalities if self.modalities is not None else {
                 "demo-sender": {"AET": SENDER_AET, "Host": "127.0.0.1", "Port": 11112}}},
+            "Operator": {"UsersFile": str(self.operator_users_file)},
         }
         if self.dmp_url:
             section["Dmp"]["BaseUrl"] = self.dmp_url
-        box = self.pki["boxes"][self.name]
+        box = self._pki["boxes"][self.name]
         section["Dmp"].update({
-            "ClientCert": box["auth"]["cert"], "ClientKey": box["auth"]["key"], "CaBundle": self.pki["ca_bundle"],
+            "ClientCert": box["auth"]["cert"], "ClientKey": box["auth"]["key"], "CaBundle": self._pki["ca_bundle"],
             "SigningCert": box["signing"]["cert"], "SigningKey": box["signing"]["key"],
         })
-        section["Psc"] = {"CaBundle": self.pki["ca_bundle"],
+        section["Psc"] = {"CaBundle": self._pki["ca_bundle"],
                           "ClientSecretFile": str(self._secret_file("psc-client-secret"))}
-        section["Whitelist"] = {"TrustAnchor": self.pki["root"]["cert"]}
+        section["Whitelist"] = {"TrustAnchor": self._pki["root"]["cert"]}
         if self.psc_issuer:
             section.setdefault("Psc", {})["Issuer"] = self.psc_issuer
         if self.whitelist:
@@ -220,19 +229,24 @@ class BoxInstance:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         (self.conf_dir / "orthanc.json").write_text(json.dumps(self.orthanc_configuration(), indent=2))
         (self.conf_dir / "drimbox.json").write_text(json.dumps({"DRIMbox": self.drimbox_settings()}, indent=2))
-        self._write_htpasswd()
+        self._write_operator_users()
         self._write_viewer_config()
         nginx_conf = self.data_dir / "nginx.conf"
         nginx_conf.touch(mode=0o600)
         nginx_conf.chmod(0o600)  # it holds the proxy secret
         nginx_conf.write_text(self.render_nginx())
 
-    def _write_htpasswd(self) -> None:
-        hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=self.operator_password.encode(),
-                                capture_output=True, check=True).stdout.decode().strip()
-        path = self.data_dir / "operator.htpasswd"
-        path.write_text(f"{OPERATOR_USER}:{hashed}\n")
-        path.chmod(0o644)
+    def _write_operator_users(self) -> None:
+        """The operator's scrypt hash for the admin entry's login (the password itself stays in its own file).
+
+        Written once: a password set later with ``drimbox operator passwd`` survives restarts."""
+        from drimbox.trust.operator_password import hash_password
+
+        path = self.operator_users_file
+        if path.exists():
+            return
+        path.write_text(f"{OPERATOR_USER}:{hash_password(self.operator_password)}\n")
+        path.chmod(0o600)
 
     def _write_viewer_config(self) -> None:
         from drimbox.web.ohif import render_app_config
@@ -240,7 +254,7 @@ class BoxInstance:
         (self.data_dir / "app-config.js").write_text(render_app_config(dicomweb_root="/dicom-web"))
 
     def tls_files(self) -> tuple[str, str]:
-        server = self.pki["servers"]["nginx"]
+        server = self._pki["servers"]["nginx"]
         return server["fullchain"], server["key"]
 
     def render_nginx(self) -> str:
@@ -253,11 +267,11 @@ class BoxInstance:
             run_dir=self.data_dir / "run", log_dir=self.log_dir, tmp_dir=self.data_dir / "tmp",
             tls_cert=cert, tls_key=key, orthanc_http_port=self.ports.orthanc_http, bind=self.bind,
             admin_port=self.ports.admin, db_port=self.ports.db, vi_port=self.ports.vi,
-            htpasswd=self.data_dir / "operator.htpasswd", hsts=31536000, wado_path="/wado-rs",
+            hsts=31536000, wado_path="/wado-rs",
             proxy_secret=self._edge().proxy_secret(), admin_max_body_mb=self._edge().admin_max_body_mb,
             tls12_ciphers=TLS12_CIPHERS, csp=content_security_policies(Path(ohif)),
             method_override_headers=METHOD_OVERRIDE_HEADERS,
-            client_ca=self.pki["ca_bundle"], client_crl=self.pki.get("crl_bundle", ""),
+            client_ca=self._pki["ca_bundle"], client_crl=self._pki.get("crl_bundle", ""),
             ohif_dir=ohif, app_config=self.data_dir / "app-config.js", run_as=_nginx_user())
 
     # --- processes ------------------------------------------------------------------------------
@@ -294,6 +308,7 @@ class BoxInstance:
             self.orthanc.stop(timeout=30)
 
     def restart_orthanc(self, timeout: float = 60.0) -> None:
+        assert self.orthanc is not None, "the box was never started"
         self.orthanc.stop(timeout=30)
         self.orthanc.start()
         self.orthanc.wait_until(self._orthanc_ready, timeout, "answering on its HTTP port")

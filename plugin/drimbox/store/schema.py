@@ -115,4 +115,21 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE instances ADD COLUMN sop_instance_uid TEXT",
         "ALTER TABLE instances ADD COLUMN instance_number INTEGER",
     ],
+    [
+        # Operator sessions of the admin entry: the cookie holds a random token, only its SHA-256 is kept.
+        """CREATE TABLE operator_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
+        # Failed operator logins per key (``ip:<address>`` or ``user:<name>``), durable across restarts.
+        """CREATE TABLE login_failures (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_failure REAL NOT NULL,
+            locked_until REAL NOT NULL DEFAULT 0
+        )""",
+    ],
 ]

@@ -145,7 +145,9 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (kos_uid, study_uid, report_id, version, now, ManifestStatus.CURRENT, replaces, fingerprint,
                  series_count, instance_count, json.dumps(content, separators=(",", ":")), data, dmp_status))
-        return self.get_manifest(kos_uid)
+        record = self.get_manifest(kos_uid)
+        assert record is not None  # inserted just above
+        return record
 
     def get_manifest(self, kos_uid: str) -> ManifestRecord | None:
         row = self.db.query_one("SELECT * FROM manifests WHERE kos_uid = ?", (kos_uid,))
@@ -337,3 +339,48 @@ class Store:
     def forget_instances(self, orthanc_ids: Iterable[str]) -> None:
         with self.db.transaction() as conn:
             conn.executemany("DELETE FROM instances WHERE orthanc_id = ?", [(i,) for i in orthanc_ids])
+
+    # --- operator sessions and failed logins (admin entry) ----------------------------------------
+    def add_operator_session(self, token_hash: str, user: str, *, now: float, expires_at: float) -> None:
+        self.db.execute("INSERT INTO operator_sessions (token_hash, user, created_at, last_seen, expires_at)"
+                        " VALUES (?, ?, ?, ?, ?)", (token_hash, user, now, now, expires_at))
+
+    def get_operator_session(self, token_hash: str) -> dict | None:
+        row = self.db.query_one("SELECT * FROM operator_sessions WHERE token_hash = ?", (token_hash,))
+        return dict(row) if row else None
+
+    def touch_operator_session(self, token_hash: str, now: float) -> None:
+        self.db.execute("UPDATE operator_sessions SET last_seen = ? WHERE token_hash = ?", (now, token_hash))
+
+    def delete_operator_session(self, token_hash: str) -> None:
+        self.db.execute("DELETE FROM operator_sessions WHERE token_hash = ?", (token_hash,))
+
+    def purge_operator_sessions(self, *, expired_before: float, idle_before: float) -> int:
+        cur = self.db.execute("DELETE FROM operator_sessions WHERE expires_at <= ? OR last_seen <= ?",
+                              (expired_before, idle_before))
+        return cur.rowcount
+
+    def login_failures(self, keys: Iterable[str]) -> dict[str, dict]:
+        keys = list(keys)
+        marks = ",".join("?" * len(keys))
+        rows = self.db.query(f"SELECT * FROM login_failures WHERE key IN ({marks})", keys) if keys else []
+        return {r["key"]: dict(r) for r in rows}
+
+    def record_login_failure(self, key: str, *, now: float, forget_before: float,
+                             lock_for: Callable[[int], float]) -> dict:
+        """Count one more failure for ``key`` (a count older than ``forget_before`` starts again at 1) and lock
+        it for ``lock_for(failures)`` seconds; returns the row."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT failures, last_failure FROM login_failures WHERE key = ?", (key,)).fetchone()
+            failures = 1 if row is None or row["last_failure"] < forget_before else row["failures"] + 1
+            locked_until = now + lock_for(failures)
+            conn.execute(
+                "INSERT INTO login_failures (key, failures, last_failure, locked_until) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET failures = excluded.failures,"
+                " last_failure = excluded.last_failure, locked_until = excluded.locked_until",
+                (key, failures, now, locked_until))
+        return {"key": key, "failures": failures, "last_failure": now, "locked_until": locked_until}
+
+    def clear_login_failures(self, keys: Iterable[str]) -> None:
+        with self.db.transaction() as conn:
+            conn.executemany("DELETE FROM login_failures WHERE key = ?", [(k,) for k in keys])

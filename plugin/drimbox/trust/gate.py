@@ -6,7 +6,8 @@ authenticated). Orthanc 1.10 cannot bind its HTTP port to loopback (it refuses r
 RemoteAccessAllowed false, but any local process can connect), so nginx proves itself first: it sets
 ``X-Drimbox-Proxy`` to a per-box secret on every request it proxies, and no entry header is believed without it.
 
-- admin entry with an authenticated operator: Orthanc Explorer, Orthanc's REST API, the operator API;
+- admin entry with an operator (set by nginx from the admin access decision, drimbox.trust.operator_access):
+  Orthanc Explorer, Orthanc's REST API, the operator API; without one, only the login page and the decision;
 - db entry: the peer decision route and the health check; DICOMweb (or the curated retrieve, for a study or
   series where Orthanc holds more than the KOS lists) only with a grant that the peer decision route issued
   for exactly that path (nginx copies it from the decision's answer);
@@ -32,6 +33,8 @@ PROXY_HEADER = "x-drimbox-proxy"
 
 DB_ROUTES = ("/drimbox/peer/", "/drimbox/health")
 VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/")
+ADMIN_PUBLIC_ROUTES = ("/drimbox/operator/login", "/drimbox/operator/logout", "/drimbox/operator/authz",
+                       "/drimbox/operator/denied")
 DICOMWEB_PREFIX = "/dicom-web/"
 GRANTED_PREFIXES = (DICOMWEB_PREFIX, CURATED_PREFIX)
 
@@ -77,18 +80,20 @@ class Gate:
     def from_nginx(self, headers: dict) -> bool:
         """The request carries nginx's secret: only then are its entry, operator and grant headers believed."""
         presented = headers.get(PROXY_HEADER, "")
-        return bool(self._proxy and presented) and hmac.compare_digest(presented.encode(), self._proxy)
+        return bool(self._proxy and presented) and hmac.compare_digest(_bytes(presented), self._proxy)
 
     def allows(self, request: GateRequest) -> bool:
         headers = request.headers
         internal = headers.get(INTERNAL_HEADER, "")
-        if internal and self._internal and hmac.compare_digest(internal, self._internal):
+        if internal and self._internal and hmac.compare_digest(_bytes(internal), _bytes(self._internal)):
             return True
         if not self.from_nginx(headers):
             return False
         entry = headers.get(ENTRY_HEADER, "")
         if entry == "admin":
-            return bool(headers.get(OPERATOR_HEADER))
+            # nginx sets the operator only after drimbox.trust.operator_access allowed the request; without
+            # one, only the login page and nginx's own decision subrequests
+            return bool(headers.get(OPERATOR_HEADER)) or request.uri in ADMIN_PUBLIC_ROUTES
         if entry == "db":
             if request.uri.startswith(DB_ROUTES):
                 return True
@@ -100,3 +105,8 @@ class Gate:
             return (request.method == "GET" and request.uri.startswith(GRANTED_PREFIXES)
                     and self.grant_allows(headers.get(GRANT_HEADER, ""), request.uri, scope="viewer"))
         return False
+
+
+def _bytes(text: str) -> bytes:
+    """Header text as bytes for a constant-time comparison (str comparison refuses non-ASCII text)."""
+    return text.encode("utf-8", "surrogatepass")

@@ -7,6 +7,7 @@ from typing import Callable
 from drimbox.pipeline.intake import ReportIntake
 from drimbox.store import Store
 from drimbox.web.http import Request, Response, Router
+from drimbox.web.stored_files import download, report_pdf
 
 HL7_TYPES = {"application/hl7-v2", "x-application/hl7-v2+er7", "application/edi-hl7", "text/plain"}
 XML_TYPES = {"application/xml", "text/xml", "application/hl7-cda+xml"}
@@ -64,8 +65,16 @@ class OperatorApi:
         record = self.store.get_report(request.params["report_id"])
         if record is None:
             return Response.error(404, f"no report {request.params['report_id']}")
-        if request.query.get("format") == "cda" and record.cda:
-            return Response(200, record.cda, "application/xml")
+        wanted = request.query.get("format")
+        if wanted == "cda":
+            if not record.cda:
+                return Response.error(404, f"report {record.report_id} has no stored CDA")
+            return download(record.cda, "application/xml", f"{record.report_id}.xml")
+        if wanted == "pdf":
+            pdf = report_pdf(record.cda) if record.cda else None
+            if pdf is None:
+                return Response.error(404, f"report {record.report_id} carries no PDF")
+            return download(pdf, "application/pdf", f"{record.report_id}.pdf")
         return Response.json(record.to_json())
 
     def list_messages(self, request: Request) -> Response:
@@ -78,7 +87,7 @@ class OperatorApi:
         if record is None:
             return Response.error(404, f"no message {request.params['message_id']}")
         if request.query.get("format") == "raw":
-            return Response(200, record.raw, "application/octet-stream")
+            return download(record.raw, "application/octet-stream", f"message-{record.id}.hl7")
         return Response.json({**record.to_json(), "raw": record.raw.decode("utf-8", errors="replace")[:20000]})
 
     # --- studies and manifests --------------------------------------------------------------------
@@ -132,7 +141,7 @@ class OperatorApi:
             return Response.error(404, f"no manifest {request.params['kos_uid']}")
         if "json" in request.headers.get("accept", "") or request.query.get("format") == "json":
             return Response.json(record.to_json())
-        return Response(200, record.data, "application/dicom")
+        return download(record.data, "application/dicom", f"{record.kos_uid}.dcm")
 
     # --- publications -----------------------------------------------------------------------------
     def list_publications(self, request: Request) -> Response:
@@ -154,7 +163,7 @@ class OperatorApi:
         if not self.store.requeue_publication(job_id):
             return Response.error(409, f"publication {job_id} is done or superseded: nothing to retry")
         self.wake_publisher()
-        return Response.json(self.store.get_publication(job_id).to_json(), 202)
+        return Response.json(_publication_json(self.store, job_id), 202)
 
     def cancel_publication(self, request: Request) -> Response:
         job_id = _int(request.params["publication_id"], -1)
@@ -162,7 +171,7 @@ class OperatorApi:
             return Response.error(404, f"no publication {job_id}")
         if not self.store.cancel_publication(job_id):
             return Response.error(409, f"publication {job_id} is no longer waiting: it cannot be cancelled")
-        return Response.json(self.store.get_publication(job_id).to_json())
+        return Response.json(_publication_json(self.store, job_id))
 
     # --- audit ------------------------------------------------------------------------------------
     def search_audit(self, request: Request) -> Response:
@@ -170,6 +179,11 @@ class OperatorApi:
         return Response.json(self.store.search_audit(
             study_uid=q.get("study"), professional_id=q.get("professional"), since=q.get("since"),
             until=q.get("until"), outcome=q.get("outcome"), limit=_int(q.get("limit"), 200)))
+
+
+def _publication_json(store: Store, job_id: int) -> dict:
+    job = store.get_publication(job_id)
+    return job.to_json() if job else {}
 
 
 def _int(value, default: int) -> int:

@@ -15,8 +15,9 @@ def test_dashboard_shows_studies_refused_messages_and_explorer_button(box, opera
     study = demo_study(tmp_path / "study")
     store_scu(box, tmp_path / "study")
     report = make_oru(make_cda(studies=[demo_order(study.study_uid)]))
-    assert operator.post("/drimbox/reports", data=report, headers={"Content-Type": "application/hl7-v2"}).json()["ack"] == "AA"
-    refused = operator.post("/drimbox/reports", data=b"MSH|^~\\&|garbage", headers={"Content-Type": "application/hl7-v2"})
+    hl7 = {"Content-Type": "application/hl7-v2"}
+    assert operator.post("/drimbox/reports", data=report, headers=hl7).json()["ack"] == "AA"
+    refused = operator.post("/drimbox/reports", data=b"MSH|^~\\&|garbage", headers=hl7)
     assert refused.status_code == 400
     operator.wait_study(study.study_uid, lambda s: s["kos"], what="a manifest")
 
@@ -30,6 +31,8 @@ def test_dashboard_shows_studies_refused_messages_and_explorer_button(box, opera
     kos_uid = operator.study(study.study_uid)["kos"]["kos_uid"]
     assert kos_uid in page.text and "manifest_ready" in page.text
     assert f'/drimbox/studies/{study.study_uid}/kos' in page.text
+    assert "?format=cda" in page.text and "?format=pdf" in page.text  # the report's files, as downloads
+    assert 'action="/drimbox/operator/logout"' in page.text
 
     extension = operator.get("/plugins/explorer.js")
     assert "../drimbox/ui" in extension.text  # the button Orthanc Explorer shows

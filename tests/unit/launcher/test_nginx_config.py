@@ -11,7 +11,7 @@ import pytest
 from drimbox.launcher.box_instance import BoxInstance
 from drimbox.launcher.ports import BoxPorts
 
-TRUSTED = ("X-Drimbox-Entry", "X-Drimbox-Internal", "X-Drimbox-Operator", "X-Drimbox-Grant",
+TRUSTED = ("X-Drimbox-Entry", "X-Drimbox-Internal", "X-Drimbox-Operator", "X-Drimbox-Grant", "X-Drimbox-Client-Addr",
            "X-Ssl-Client-Verify", "X-Ssl-Client-S-Dn", "X-Drimbox-Proxy",
            "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 
@@ -32,6 +32,21 @@ def test_every_proxying_location_sets_or_clears_each_trusted_header(tmp_path):
     for where, body in locations.items():
         for header in TRUSTED:
             assert re.search(rf"proxy_set_header {header} ", body), f"location {where} does not set {header}"
+
+
+def test_every_admin_request_passes_the_operator_decision(tmp_path):
+    config = BoxInstance(tmp_path, BoxPorts()).render_nginx()
+    admin = config[config.index("# --- operator entry"):config.index("# --- the curated retrieve")]
+    assert "auth_basic" not in admin
+    assert "location = / { return 302 /app/explorer.html; }" in admin  # the only location without the decision
+    admin = admin.replace("location = / { return 302 /app/explorer.html; }", "")
+    public = {where: body for where, body in proxying_locations(admin).items() if "internal;" not in body}
+    assert set(public) == {"/", "= /drimbox/operator/login"}
+    for where, body in public.items():
+        assert "auth_request /_drimbox_operator_authz;" in body, where
+        assert "proxy_set_header X-Drimbox-Operator $drimbox_operator;" in body, where
+    authz = proxying_locations(admin)["= /_drimbox_operator_authz"]
+    assert 'proxy_set_header X-HTTP-Method-Override "";' in authz  # Orthanc would apply it to the subrequest
 
 
 def test_peer_tokens_and_client_accept_never_reach_orthanc(tmp_path):
