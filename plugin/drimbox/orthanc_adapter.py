@@ -102,6 +102,10 @@ def send(output, response: Response) -> None:
         for part in response.parts:
             output.SendMultipartItem(part)
         return
+    if response.status == 405:
+        # Orthanc refuses 405 through SendHttpStatus; its dedicated call sends no body: nginx adds the JSON one
+        output.SendMethodNotAllowed(response.headers.get("Allow", ""))
+        return
     body = response.body if isinstance(response.body, bytes) else response.body.encode()
     for name, value in response.headers.items():
         output.SetHttpHeader(name, value)
