@@ -63,7 +63,7 @@ def install(orthanc) -> Box:
             box.on_orthanc_change()
 
     def http_filter(uri, **request):
-        return box.allows(uri, METHODS.get(request.get("method"), "OTHER"), request.get("headers") or {})
+        return box.allows(uri, METHODS.get(request.get("method") or 0, "OTHER"), request.get("headers") or {})
 
     def rest(output, uri, **request):
         query = request.get("get") or {}
