@@ -8,7 +8,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jws, jwt
+from joserfc import jws, jwt
+from joserfc.jwk import OctKey, RSAKey
 
 from drimbox.config.fields import SettingsError, read_section
 from drimbox.web.patient_tokens import LocalSigner, PatientTokenVerifier, TokenRefused, load_verification_keys
@@ -78,8 +79,8 @@ def test_local_tokens_verify_and_are_bound_to_study_and_audience():
         verifier.verify(old, study_uid=UID)
     assert refused.value.reason == "expired"
     with pytest.raises(TokenRefused) as refused:
-        verifier.verify(jwt.encode({"study_uid": UID, "aud": "https://vi", "exp": time.time() + 60}, "k"),
-                        study_uid=UID)
+        verifier.verify(jwt.encode({"alg": "HS256"}, {"study_uid": UID, "aud": "https://vi", "exp": time.time() + 60},
+                                   OctKey.import_key("k" * 32)), study_uid=UID)
     assert refused.value.reason == "bad_signature"
 
 
@@ -93,9 +94,10 @@ def test_national_keys_from_a_pem_file_with_issuer(tmp_path):
                                 serialization.NoEncryption())
     claims = {"iss": "https://espace-sante", "aud": "https://vi", "sub": "p", "exp": int(time.time()) + 60,
               "study_uid": UID}
-    token = jws.sign(json.dumps(claims).encode(), private, algorithm="RS256")
+    token = jws.serialize_compact({"alg": "RS256"}, json.dumps(claims).encode(), RSAKey.import_key(private))
     assert verifier.verify(token, study_uid=UID).issuer == "https://espace-sante"
-    wrong_issuer = jws.sign(json.dumps({**claims, "iss": "https://other"}).encode(), private, algorithm="RS256")
+    wrong_issuer = jws.serialize_compact({"alg": "RS256"}, json.dumps({**claims, "iss": "https://other"}).encode(),
+                                         RSAKey.import_key(private))
     with pytest.raises(TokenRefused):
         verifier.verify(wrong_issuer, study_uid=UID)
 
