@@ -132,12 +132,20 @@ class PscClient:
         params.update(extra_params or {})
         return _with_query(self._endpoint("authorization_endpoint"), params)
 
-    def exchange_code(self, code: str) -> Tokens:
-        """Trade the authorization code for tokens (the ID token is NOT validated here)."""
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> Tokens:
+        """Trade the authorization code for tokens (the ID token is NOT validated here); ``code_verifier`` is
+        the PKCE secret (RFC 7636) of the login that sent ``code_challenge``."""
         if not code:
             raise PscError("no authorization code in PSC's answer", reason="missing_code")
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
-        return self._token_request(data)
+        if code_verifier:
+            data["code_verifier"] = code_verifier
+        try:
+            return self._token_request(data)
+        except PscError as error:
+            if error.reason == "http_400":
+                raise PscError(f"PSC refused the authorization code: {error}", reason="code_refused") from error
+            raise
 
     def refresh(self, refresh_token: str) -> Tokens:
         return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
