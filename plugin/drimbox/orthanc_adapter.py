@@ -64,7 +64,7 @@ def install(orthanc) -> Box:
             box.on_orthanc_change()
 
     def http_filter(uri, **request):
-        return box.allows(uri, METHODS.get(request.get("method"), "OTHER"), request.get("headers") or {})
+        return box.allows(uri, METHODS.get(request.get("method") or 0, "OTHER"), request.get("headers") or {})
 
     def rest(output, uri, **request):
         query = request.get("get") or {}
@@ -102,6 +102,10 @@ def send(output, response: Response) -> None:
         output.StartMultipartAnswer("related", response.content_type)
         for part in response.parts:
             output.SendMultipartItem(part)
+        return
+    if response.status == 405:
+        # Orthanc refuses 405 through SendHttpStatus; its dedicated call sends no body: nginx adds the JSON one
+        output.SendMethodNotAllowed(response.headers.get("Allow", ""))
         return
     body = response.body if isinstance(response.body, bytes) else response.body.encode()
     for name, value in response.headers.items():

@@ -7,6 +7,7 @@ fallback). Every network error, refusal or invalid token becomes a :class:`PscEr
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import threading
@@ -16,8 +17,9 @@ from typing import Any, Callable
 from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
-from jose import jwt
-from jose.exceptions import JWTClaimsError, JWTError
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import import_key
 
 from drimbox.psc.errors import PscError
 from drimbox.psc.introspection_cache import IntrospectionCache
@@ -130,12 +132,20 @@ class PscClient:
         params.update(extra_params or {})
         return _with_query(self._endpoint("authorization_endpoint"), params)
 
-    def exchange_code(self, code: str) -> Tokens:
-        """Trade the authorization code for tokens (the ID token is NOT validated here)."""
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> Tokens:
+        """Trade the authorization code for tokens (the ID token is NOT validated here); ``code_verifier`` is
+        the PKCE secret (RFC 7636) of the login that sent ``code_challenge``."""
         if not code:
             raise PscError("no authorization code in PSC's answer", reason="missing_code")
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
-        return self._token_request(data)
+        if code_verifier:
+            data["code_verifier"] = code_verifier
+        try:
+            return self._token_request(data)
+        except PscError as error:
+            if error.reason == "http_400":
+                raise PscError(f"PSC refused the authorization code: {error}", reason="code_refused") from error
+            raise
 
     def refresh(self, refresh_token: str) -> Tokens:
         return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
@@ -241,29 +251,36 @@ class PscClient:
 
     # ----------------------------------------------------------------- JWT and JWKS
     def _verified_claims(self, token: str, *, audience: str | None, access_token: str | None = None) -> dict[str, Any]:
+        """Signature (JWKS), ``iss``, ``aud`` when given and ``at_hash`` when an access token is given; the
+        caller checks the times against its clock."""
         try:
-            header = jwt.get_unverified_header(token)
-        except JWTError as exc:
+            header = jws.extract_compact(token.encode()).protected
+        except (JoseError, ValueError) as exc:
             raise PscError(f"PSC token is not a well-formed JWT: {exc}", reason="malformed_token") from exc
         algorithm = header.get("alg")
         if algorithm not in SIGNING_ALGORITHMS:
             raise PscError(f"PSC token signed with {algorithm!r}, accepted: {', '.join(SIGNING_ALGORITHMS)}",
                            reason="bad_signature")
-        keys = self._keys_for(header.get("kid"))
-        options = {
-            "verify_exp": False,  # checked against the injected clock by the caller
-            "verify_iat": False,
-            "verify_nbf": False,
-            "verify_aud": audience is not None,
-            "verify_at_hash": access_token is not None,
-        }
-        try:
-            return jwt.decode(token, {"keys": keys}, algorithms=[algorithm], audience=audience,
-                              issuer=self.discovery()["issuer"], access_token=access_token, options=options)
-        except JWTClaimsError as exc:
-            raise PscError(f"PSC token claims refused: {exc}", reason="bad_claims") from exc
-        except JWTError as exc:
-            raise PscError(f"PSC token signature refused: {exc}", reason="bad_signature") from exc
+        claims: dict[str, Any] | None = None
+        for key in self._keys_for(header.get("kid")):
+            try:
+                claims = dict(jwt.decode(token, import_key(key), algorithms=[algorithm]).claims)
+                break
+            except (JoseError, ValueError):
+                continue
+        if claims is None:
+            raise PscError("PSC token signature refused: no key of PSC's JWKS verifies it", reason="bad_signature")
+        if claims.get("iss") != self.discovery()["issuer"]:
+            raise PscError(f"PSC token claims refused: issuer {claims.get('iss')!r}", reason="bad_claims")
+        if audience is not None:
+            audiences = claims.get("aud")
+            if audience not in (audiences if isinstance(audiences, list) else [audiences]):
+                raise PscError(f"PSC token claims refused: audience {audiences!r}", reason="bad_claims")
+        if access_token is not None and "at_hash" in claims:
+            if not hmac.compare_digest(str(claims["at_hash"]), _at_hash(access_token, algorithm)):
+                raise PscError("PSC token claims refused: at_hash does not match the access token",
+                               reason="bad_claims")
+        return claims
 
     def _keys_for(self, kid: str | None) -> list[dict[str, Any]]:
         keys = self._matching_keys(self._jwks_document(refresh=False), kid)
@@ -380,3 +397,9 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+def _at_hash(access_token: str, algorithm: str) -> str:
+    """OpenID Connect Core 3.1.3.6: left half of the access token's hash with the ID token's SHA-2 size."""
+    digest = getattr(hashlib, "sha" + algorithm[2:])(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()

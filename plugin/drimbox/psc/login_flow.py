@@ -8,6 +8,9 @@ a :class:`PscError` whose ``reason`` says what went wrong (``access_denied``, ``
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Mapping
@@ -43,8 +46,20 @@ class LoginResult:
 def start_login(client: PscClient, secret: bytes, return_url: str = "/", *, login_hint: str | None = None,
                 prompt: str | None = None, now: float | None = None) -> LoginStart:
     login = begin_login(return_url)
-    url = client.authorization_url(login.state, login.nonce, login_hint=login_hint, prompt=prompt)
+    pkce = {"code_challenge": code_challenge(pkce_verifier(secret, login.state)), "code_challenge_method": "S256"}
+    url = client.authorization_url(login.state, login.nonce, login_hint=login_hint, prompt=prompt, extra_params=pkce)
     return LoginStart(url, seal_login_state(login, secret, max_age=LOGIN_COOKIE_MAX_AGE, now=now))
+
+
+def pkce_verifier(secret: bytes, state: str) -> str:
+    """The PKCE code verifier of the login ``state`` (RFC 7636, 43 characters). Derived from the server secret,
+    it exists only on the server: never in a URL, never in the browser's login-state cookie."""
+    digest = hmac.new(secret, f"pkce|{state}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def code_challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
 
 
 def finish_login(client: PscClient, secret: bytes, login_cookie: str, callback: Mapping[str, str], *,
@@ -62,7 +77,7 @@ def finish_login(client: PscClient, secret: bytes, login_cookie: str, callback: 
         login = open_login_state(login_cookie, secret, state=callback.get("state", ""), now=now)
     except SessionError as exc:
         raise PscError(f"login state refused: {exc}", reason=exc.reason) from exc
-    tokens = client.exchange_code(callback.get("code", ""))
+    tokens = client.exchange_code(callback.get("code", ""), pkce_verifier(secret, login.state))
     claims = client.validate_id_token(tokens.id_token, login.nonce, access_token=tokens.access_token)
     professional = client.userinfo(tokens.access_token)
     if professional.sub and claims.get("sub") and professional.sub != claims["sub"]:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from drimbox.psc.access_reason import AccessReason
 from drimbox.psc.model import ActivityChoice, Professional
@@ -90,8 +91,21 @@ def load_or_create_secret(path: str | Path) -> bytes:
 
 
 def is_safe_return_url(url: str) -> bool:
-    """Only same-site absolute paths may be returned to after login (no open redirect)."""
-    return url.startswith("/") and not url.startswith("//") and "\\" not in url and "\n" not in url
+    """Only a path on this host may be returned to after login (no open redirect).
+
+    Browsers strip tabs and newlines from a URL, read a backslash as a slash and ``///host`` as ``//host``; so
+    the value, and its percent-decoded form, must parse as a bare path starting with a single ``/`` and hold no
+    control character and no backslash.
+    """
+    for form in (url, unquote(url)):
+        if not form.startswith("/") or form.startswith("//") or "\\" in form:
+            return False
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in form):
+            return False
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- the login in progress

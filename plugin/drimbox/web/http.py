@@ -77,5 +77,8 @@ class Router:
                              match.groupdict())
             return handler(routed)
         if allowed:
-            return Response.error(405, f"{request.method} is not allowed here", allowed=sorted(set(allowed)))
+            methods = sorted(set(allowed))
+            response = Response.error(405, f"{request.method} is not allowed here", allowed=methods)
+            response.headers["Allow"] = ", ".join(methods)
+            return response
         return Response.error(404, f"no such resource: {request.path}")

@@ -20,8 +20,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from jose import jwk, jws
-from jose.exceptions import JOSEError
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey, import_key
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 LOCAL_KEY_FACT = "viewer_patient_token_key"
@@ -44,7 +45,7 @@ class PatientGrant:
 
 
 def load_verification_keys(path: str) -> list[tuple[str | None, Any]]:
-    """(kid or None, jose key) pairs from a JWKS JSON file or a PEM file of public keys/certificates."""
+    """(kid or None, joserfc key) pairs from a JWKS JSON file or a PEM file of public keys/certificates."""
     text = Path(path).read_text(encoding="utf-8")
     keys: list[tuple[str | None, Any]] = []
     if text.lstrip().startswith("{"):
@@ -52,8 +53,9 @@ def load_verification_keys(path: str) -> list[tuple[str | None, Any]]:
         for entry in document.get("keys", [document] if "kty" in document else []):
             if entry.get("use", "sig") != "sig":
                 continue
-            keys.append((entry.get("kid"), entry))
+            keys.append((entry.get("kid"), import_key(entry)))
         return keys
+    public: Any
     for match in re.finditer(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", text, re.S):
         block = match.group(0)
         if match.group(1) == "CERTIFICATE":
@@ -62,9 +64,15 @@ def load_verification_keys(path: str) -> list[tuple[str | None, Any]]:
             public = serialization.load_pem_public_key(block.encode())
         else:
             continue
-        keys.append((None, public.public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()))
+        keys.append((None, _public_key(public.public_bytes(serialization.Encoding.PEM,
+                                                           serialization.PublicFormat.SubjectPublicKeyInfo))))
     return keys
+
+
+def _public_key(pem: bytes) -> Any:
+    """A joserfc key from a PEM public key (RSA or EC, the asymmetric kinds patient tokens may use)."""
+    public = serialization.load_pem_public_key(pem)
+    return ECKey.import_key(pem) if isinstance(public, ec.EllipticCurvePublicKey) else RSAKey.import_key(pem)
 
 
 class LocalSigner:
@@ -98,8 +106,9 @@ class LocalSigner:
             claims["accession"] = accession
         if report_id:
             claims["report_id"] = report_id
-        return jws.sign(json.dumps(claims, separators=(",", ":")).encode(), self._private_pem(), algorithm="ES256",
-                        headers={"kid": LOCAL_KID, "typ": "JWT"})
+        return jws.serialize_compact({"alg": "ES256", "kid": LOCAL_KID, "typ": "JWT"},
+                                     json.dumps(claims, separators=(",", ":")).encode(),
+                                     ECKey.import_key(self._private_pem()), algorithms=["ES256"])
 
 
 class PatientTokenVerifier:
@@ -115,15 +124,15 @@ class PatientTokenVerifier:
         """(key, issuer it may sign for; "" = the configured issuer rule)."""
         found = [(key, "") for key_kid, key in self.keys if kid is None or key_kid in (None, kid)]
         if self.local is not None and kid in (None, LOCAL_KID):
-            found.append((self.local.public_pem(), self.local.issuer))
+            found.append((_public_key(self.local.public_pem().encode()), self.local.issuer))
         return found
 
     def verify(self, token: str, *, study_uid: str, accession: str = "", report_id: str = "",
                now: float | None = None) -> PatientGrant:
         now = time.time() if now is None else now
         try:
-            header = jws.get_unverified_header(token)
-        except JOSEError as error:
+            header = jws.extract_compact(token.encode()).protected
+        except (JoseError, ValueError) as error:
             raise TokenRefused("malformed", f"the access token is not a JWT: {error}") from error
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
@@ -131,11 +140,10 @@ class PatientTokenVerifier:
         payload, bound_issuer = None, ""
         for key, issuer in self._candidates(header.get("kid")):
             try:
-                payload = jws.verify(token, key if not isinstance(key, dict) else jwk.construct(key, algorithm),
-                                     algorithms=[algorithm])
+                payload = jws.deserialize_compact(token, key, algorithms=[algorithm]).payload
                 bound_issuer = issuer
                 break
-            except JOSEError:
+            except (JoseError, ValueError):
                 continue
         if payload is None:
             raise TokenRefused("bad_signature", "the access token's signature matches no trusted key")

@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from drimbox.audit.event import ENTRY_OPERATOR, ENTRY_VIEWER, AuditEvent
@@ -298,21 +299,20 @@ class ViewerApi:
         headers = request.headers
         decision = decide(headers.get("x-original-method", "GET"), headers.get("x-original-uri", ""),
                           headers.get("cookie", ""), self.secret, now=self.clock())
-        if decision.status == 200:
+        if decision.status == 200 and decision.target is not None:
             rejected, curated = self._leave_out_rejected(decision)
             if rejected:
                 reason = "instance rejected (IOCM)"
                 self._audit(request, "viewer-dicomweb", 403, reason=reason, study_uid=decision.target.study_uid)
                 return Response(403, reason.encode(), "text/plain",
                                 {"X-Drimbox-Status": "403", "X-Drimbox-Reason": reason})
-            grant = self.gate.grant(curated or decision.target.orthanc_path, scope="viewer",
-                                    ttl_seconds=GRANT_SECONDS)
-            headers = {"X-Drimbox-Grant": grant, "Cache-Control": "no-store"}
-            if curated:
-                headers["X-Drimbox-Target"] = curated
-            return Response(200, b"", "text/plain", headers)
-        if decision.status == 403 and decision.target is not None:
-            self._audit(request, "viewer-dicomweb", 403, reason=decision.reason, study_uid=decision.target.study_uid)
+            # nginx proxies to X-Drimbox-Target only: the URI rebuilt from what the decision parsed
+            grant = self.gate.grant(curated or decision.target.path, scope="viewer", ttl_seconds=GRANT_SECONDS)
+            return Response(200, b"", "text/plain", {"X-Drimbox-Grant": grant, "Cache-Control": "no-store",
+                                                     "X-Drimbox-Target": curated or decision.target.uri})
+        if decision.status == 403:
+            self._audit(request, "viewer-dicomweb", 403, reason=decision.reason,
+                        study_uid=decision.target.study_uid if decision.target else "")
         return Response(403, decision.reason.encode(), "text/plain",
                         {"X-Drimbox-Status": str(decision.status), "X-Drimbox-Reason": decision.reason})
 
@@ -322,7 +322,7 @@ class ViewerApi:
         if self.facts is None:
             return False, ""
         try:
-            resource = parse_resource(decision.target.orthanc_path.removeprefix("/dicom-web/"))
+            resource = parse_resource(decision.target.path.removeprefix("/dicom-web/"))
         except Exception:  # QIDO, bulk data...: not about instances one by one
             return False, ""
         manifest = self.facts.manifest(decision.session.kos_uid)
@@ -367,12 +367,13 @@ class ViewerApi:
 
     # --- audit ------------------------------------------------------------------------------------------
     def _audit(self, request: Request, action: str, status: int, *, entry_point: str = ENTRY_VIEWER,
-               **fields) -> None:
+               **fields: str | None) -> None:
+        texts: dict[str, Any] = {k: v or "" for k, v in fields.items()}
         try:
             event = AuditEvent(when=datetime.fromtimestamp(self.clock(), timezone.utc), entry_point=entry_point,
                                action=action, outcome_status=status,
                                request_id=request.headers.get("x-request-id", ""),
-                               **{k: v or "" for k, v in fields.items()})
+                               **texts)
             self.store.add_audit(event.to_row())
         except Exception:
             log.exception("cannot record the audit event %s", action)

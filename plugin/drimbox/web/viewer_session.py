@@ -9,26 +9,21 @@ data source, lazy study loading) sends, for one study:
 - ``/dicom-web/studies/<uid>/series...``, ``.../series/<s>/metadata``, ``.../instances/<i>/frames/<n>``,
   bulk data below ``/dicom-web/studies/<uid>/``.
 
-Anything else (a QIDO without a single plain StudyInstanceUID, series- or instance-level QIDO at the root,
-another method than GET) is refused.
+Anything else (see drimbox.web.viewer_request, which rebuilds the URI Orthanc receives; another method
+than GET) is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from drimbox.psc.session import SessionError, seal, unseal
+from drimbox.web.viewer_request import NotUnderstood, ViewerRequest, parse_viewer_request
 
 VIEWER_PURPOSE = "viewer-session"
 COOKIE_PREFIX = "drimbox_viewer_"
-DICOMWEB_ROOT = "/dicom-web"
-UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-STUDY_QUERY_KEYS = {"studyinstanceuid", "0020000d"}
-ALLOWED_STUDY_QUERY_KEYS = STUDY_QUERY_KEYS | {"includefield", "limit", "offset", "fuzzymatching"}
 
 
 @dataclass(frozen=True)
@@ -70,51 +65,10 @@ def parse_cookies(header: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Target:
-    """What a DICOMweb request designates: the study, and the Orthanc path a grant must cover."""
-
-    study_uid: str
-    orthanc_path: str
-
-
-def dicomweb_target(original_uri: str) -> Target | None:
-    """The study a viewer's DICOMweb request is about, or None when it is not a one-study request."""
-    parts = urlsplit(original_uri)
-    raw_path = parts.path
-    if "%2f" in raw_path.lower() or "%5c" in raw_path.lower():
-        return None
-    path = unquote(raw_path)
-    if not path.startswith(DICOMWEB_ROOT + "/"):
-        return None
-    segments = path[len(DICOMWEB_ROOT) + 1:].split("/")
-    if any(s in ("", ".", "..") for s in segments[:-1]) or segments[-1] in (".", ".."):
-        return None
-    if segments[0] != "studies":
-        return None
-    if len(segments) == 1 or (len(segments) == 2 and segments[1] == ""):
-        study = _study_of_query(parts.query)
-        return Target(study, path) if study else None
-    study = segments[1]
-    if not UID_RE.match(study):
-        return None
-    return Target(study, path)
-
-
-def _study_of_query(query: str) -> str | None:
-    pairs = parse_qsl(query, keep_blank_values=True)
-    studies = [value for key, value in pairs if key.lower() in STUDY_QUERY_KEYS]
-    if len(studies) != 1 or not UID_RE.match(studies[0]):
-        return None
-    if any(key.lower() not in ALLOWED_STUDY_QUERY_KEYS for key, _ in pairs):
-        return None
-    return studies[0]
-
-
-@dataclass(frozen=True)
 class Decision:
     status: int  # 200, 401 or 403
     reason: str
-    target: Target | None = None
+    target: ViewerRequest | None = None
     session: ViewerSession | None = None
 
 
@@ -128,9 +82,10 @@ def decide(method: str, original_uri: str, cookie_header: str, secret: bytes, *,
             sessions[name] = open_session(value, secret, now=now)
         except SessionError:
             continue
-    target = dicomweb_target(original_uri)
-    if target is None:
-        return Decision(403 if sessions else 401, "not a request about one study")
+    try:
+        target = parse_viewer_request(original_uri)
+    except NotUnderstood as refusal:
+        return Decision(403 if sessions else 401, f"not a request the viewer gate understands: {refusal}")
     session = sessions.get(cookie_name(target.study_uid))
     if session is not None and session.study_uid == target.study_uid:
         return Decision(200, "ok", target, session)

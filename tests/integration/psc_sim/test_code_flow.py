@@ -60,7 +60,7 @@ def test_code_is_single_use(sim, make_client):
     client.exchange_code(code)
     with pytest.raises(PscError) as error:
         client.exchange_code(code)
-    assert error.value.reason == "http_400" and "invalid_grant" in str(error.value)
+    assert error.value.reason == "code_refused" and "invalid_grant" in str(error.value)
 
 
 def test_cancel_returns_access_denied(sim, make_client):
@@ -144,3 +144,34 @@ def test_refresh_grant(sim, make_client):
     renewed = client.refresh(tokens.refresh_token)
     assert renewed.access_token != tokens.access_token
     assert client.userinfo(renewed.access_token).id_nat == RADIOLOGIST
+
+
+def pkce_code(client, verifier: str, **extra) -> str:
+    from drimbox.psc.login_flow import code_challenge
+
+    params = {"code_challenge": code_challenge(verifier), "code_challenge_method": "S256", **extra}
+    location = requests.get(client.authorization_url("st", "n", login_hint=RADIOLOGIST, prompt="none",
+                                                     extra_params=params), allow_redirects=False, timeout=5)
+    return callback_params(location.headers["Location"])["code"]
+
+
+def test_pkce_verifier_must_match_the_challenge(sim, make_client):
+    client = make_client()
+    verifier = "v" * 43
+    assert client.exchange_code(pkce_code(client, verifier), verifier).access_token
+    for wrong in ("w" * 43, None):
+        with pytest.raises(PscError) as error:
+            client.exchange_code(pkce_code(client, verifier), wrong)
+        assert error.value.reason == "code_refused" and "code_verifier" in str(error.value)
+
+
+def test_pkce_plain_method_is_refused_and_can_be_required(make_client):
+    with PscSimulator(require_pkce=True) as strict:
+        client = make_client(strict)
+        refused = requests.get(client.authorization_url("st", "n", login_hint=RADIOLOGIST, prompt="none"),
+                               allow_redirects=False, timeout=5)
+        assert callback_params(refused.headers["Location"])["error"] == "invalid_request"
+        plain = requests.get(client.authorization_url("st", "n", login_hint=RADIOLOGIST, prompt="none", extra_params={
+            "code_challenge": "v" * 43, "code_challenge_method": "plain"}), allow_redirects=False, timeout=5)
+        assert callback_params(plain.headers["Location"])["error"] == "invalid_request"
+        assert client.exchange_code(pkce_code(client, "x" * 43), "x" * 43).access_token

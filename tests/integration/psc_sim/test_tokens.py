@@ -61,6 +61,22 @@ def test_wrong_audience_and_acr_are_refused(sim, make_client):
     assert error.value.reason == "bad_acr"
 
 
+def test_another_issuer_and_a_missing_nonce_are_refused(sim, make_client):
+    client = make_client()
+    claims = sim.provider.key.verify(sim.mint_tokens(RADIOLOGIST, client_id="drimbox-test", nonce="n")["id_token"])
+    with pytest.raises(PscError) as error:
+        client.validate_id_token(sim.provider.key.sign({**claims, "iss": claims["iss"] + "-other"}), "n")
+    assert error.value.reason == "bad_claims"
+    without_nonce = {k: v for k, v in claims.items() if k != "nonce"}
+    with pytest.raises(PscError) as error:
+        client.validate_id_token(sim.provider.key.sign(without_nonce), "n")
+    assert error.value.reason == "nonce_mismatch"
+    unsigned = ".".join(sim.provider.key.sign(claims).split(".")[:2]) + "."
+    with pytest.raises(PscError) as error:
+        client.validate_id_token(unsigned, "n")
+    assert error.value.reason in ("bad_signature", "malformed_token")
+
+
 def test_at_hash_binds_id_token_to_access_token(sim, make_client):
     client = make_client()
     first = sim.mint_tokens(RADIOLOGIST, client_id="drimbox-test", nonce="n")

@@ -22,8 +22,13 @@ class FakeOutput:
         self.status, self.answer, self.headers["Content-Type"] = 200, body, content_type
 
     def SendHttpStatus(self, status, body, length):
+        # Orthanc: "Please use the dedicated methods to this HTTP status code in HttpOutput"
+        assert status != 405, "Orthanc refuses SendHttpStatus(405) (seen with Orthanc 1.10)"
         assert length == len(body.encode())
         self.status, self.answer = status, body
+
+    def SendMethodNotAllowed(self, allowed):
+        self.status, self.answer, self.headers = 405, None, {"Allow": allowed}
 
     def SetCookie(self, name, value):
         self.cookies = getattr(self, "cookies", []) + [(name, value)]
@@ -222,3 +227,17 @@ def test_stored_instances_are_only_enqueued_and_only_key_objects_copied(installe
     queued = [box.instance_facts._queue.get_nowait() for _ in range(box.instance_facts._queue.qsize())]
     assert queued == [("instance-1", "1.2.840.10008.5.1.4.1.1.2", None),
                       ("instance-2", "1.2.840.10008.5.1.4.1.1.88.59", b"kos")]
+
+
+def test_a_wrong_method_is_a_405_with_allow_through_orthancs_dedicated_call():
+    from drimbox.web.http import Request, Router
+
+    router = Router()
+    router.add("GET", "/drimbox/x", lambda request: Response.json({}))
+    router.add("POST", "/drimbox/x", lambda request: Response.json({}))
+    response = router.dispatch(Request("DELETE", "/drimbox/x"))
+    assert response.status == 405 and response.headers["Allow"] == "GET, POST"
+    assert json.loads(response.body)["allowed"] == ["GET", "POST"]
+    output = FakeOutput()
+    orthanc_adapter.send(output, response)
+    assert (output.status, output.headers) == (405, {"Allow": "GET, POST"})

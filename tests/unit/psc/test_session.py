@@ -83,8 +83,19 @@ def test_login_state_is_not_a_user_session():
 
 
 @pytest.mark.parametrize("url,safe", [
-    ("/viewer?study=1", True), ("//evil.example/", False), ("https://evil.example/", False),
-    ("/\\evil", False), ("", False),
+    ("/viewer?study=1", True), ("/", True),
+    ("/drimbox/open?study=1.2.3&accession=A1&report=urn%3Aoid%3A1.2.3", True),
+    ("/drimbox/psc/activity?return=%2Fdrimbox%2Fopen%3Fstudy%3D1.2", True),
+    ("/viewer?next=//not-a-host-here", True),
+    ("//evil.example/", False), ("https://evil.example/", False), ("https:evil.example", False),
+    ("http://localhost/", False), ("javascript:alert(1)", False), ("evil.example/", False),
+    ("/\\evil", False), ("\\\\evil.example", False), ("/\\/evil.example", False), ("\\/evil.example", False),
+    ("/\t/evil.example", False), ("\t//evil.example", False), ("/\r\n/evil.example", False),
+    ("/%09/evil.example", False), ("/%0d%0aLocation:%20https://evil.example", False), ("/%0a/evil.example", False),
+    ("/%5cevil.example", False), ("/%5C%5Cevil.example", False), ("/%2fevil.example", False),
+    ("/%2F%2Fevil.example", False), ("%2F%2Fevil.example", False), ("///evil.example", False),
+    ("/\x00/evil", False), ("/\x85/evil", False), ("", False), (" /viewer", False),
+    ("https%3A%2F%2Fevil.example", False),
 ])
 def test_return_url_safety(url, safe):
     assert is_safe_return_url(url) is safe

@@ -8,36 +8,16 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jws, jwt
+from joserfc import jws, jwt
+from joserfc.jwk import OctKey, RSAKey
 
 from drimbox.config.fields import SettingsError, read_section
 from drimbox.web.patient_tokens import LocalSigner, PatientTokenVerifier, TokenRefused, load_verification_keys
 from drimbox.web.settings import ViewerSettings
-from drimbox.web.viewer_session import ViewerSession, cookie_name, decide, dicomweb_target, seal_session
+from drimbox.web.viewer_session import ViewerSession, cookie_name, decide, seal_session
 
 SECRET = b"s" * 32
 UID, OTHER = "1.2.3.4", "1.2.3.5"
-
-
-@pytest.mark.parametrize("uri, study", [
-    (f"/dicom-web/studies?limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060"
-     f"&StudyInstanceUID={UID}", UID),
-    (f"/dicom-web/studies/{UID}/series?includefield=0008103E", UID),
-    (f"/dicom-web/studies/{UID}/series/5.6/instances/7.8/frames/1", UID),
-    (f"/dicom-web/studies/{UID}/series/5.6/instances/7.8/bulk/7fe00010", UID),
-    ("/dicom-web/studies?00100020=IPP1&limit=101", None),
-    (f"/dicom-web/studies?StudyInstanceUID={UID}&StudyInstanceUID={OTHER}", None),
-    (f"/dicom-web/studies?StudyInstanceUID={UID}&0020000D={OTHER}", None),
-    (f"/dicom-web/studies?StudyInstanceUID={UID}*", None),
-    (f"/dicom-web/studies/{UID}/../{OTHER}/series", None),
-    (f"/dicom-web/studies/{UID}%2F..%2F{OTHER}/series", None),
-    (f"/dicom-web/series?StudyInstanceUID={UID}", None),
-    ("/dicom-web/studies", None),
-    (f"/app/explorer.html?{UID}", None),
-])
-def test_dicomweb_target(uri, study):
-    target = dicomweb_target(uri)
-    assert (target.study_uid if target else None) == study
 
 
 def cookie(uid: str, secret: bytes = SECRET, max_age: float = 600) -> str:
@@ -56,6 +36,17 @@ def test_decision_is_scoped_to_the_cookie_study():
     # a valid cookie of study A renamed to study B's cookie name does not open B
     swapped = cookie(UID).replace(cookie_name(UID), cookie_name(OTHER))
     assert decide("GET", f"/dicom-web/studies/{OTHER}/series", swapped, SECRET).status == 403
+
+
+def test_decision_names_the_rebuilt_uri_and_refuses_what_it_cannot_rebuild():
+    granted = decide("GET", f"/dicom-web/studies?0020000d={UID}&includefield=all", cookie(UID), SECRET)
+    assert granted.status == 200 and granted.target.uri == f"/dicom-web/studies?StudyInstanceUID={UID}&includefield=all"
+    for uri in (f"/dicom-web/studies?studyinstanceuid={UID}", f"/dicom-web/studies?StudyInstanceUID={UID}&x=1",
+                "/dicom-web/studies"):
+        refused = decide("GET", uri, cookie(UID), SECRET)
+        assert (refused.status, refused.target) == (403, None)
+        assert "not a request the viewer gate understands" in refused.reason
+        assert decide("GET", uri, "", SECRET).status == 401
 
 
 class FakeStore:
@@ -88,8 +79,8 @@ def test_local_tokens_verify_and_are_bound_to_study_and_audience():
         verifier.verify(old, study_uid=UID)
     assert refused.value.reason == "expired"
     with pytest.raises(TokenRefused) as refused:
-        verifier.verify(jwt.encode({"study_uid": UID, "aud": "https://vi", "exp": time.time() + 60}, "k"),
-                        study_uid=UID)
+        verifier.verify(jwt.encode({"alg": "HS256"}, {"study_uid": UID, "aud": "https://vi", "exp": time.time() + 60},
+                                   OctKey.import_key("k" * 32)), study_uid=UID)
     assert refused.value.reason == "bad_signature"
 
 
@@ -103,9 +94,10 @@ def test_national_keys_from_a_pem_file_with_issuer(tmp_path):
                                 serialization.NoEncryption())
     claims = {"iss": "https://espace-sante", "aud": "https://vi", "sub": "p", "exp": int(time.time()) + 60,
               "study_uid": UID}
-    token = jws.sign(json.dumps(claims).encode(), private, algorithm="RS256")
+    token = jws.serialize_compact({"alg": "RS256"}, json.dumps(claims).encode(), RSAKey.import_key(private))
     assert verifier.verify(token, study_uid=UID).issuer == "https://espace-sante"
-    wrong_issuer = jws.sign(json.dumps({**claims, "iss": "https://other"}).encode(), private, algorithm="RS256")
+    wrong_issuer = jws.serialize_compact({"alg": "RS256"}, json.dumps({**claims, "iss": "https://other"}).encode(),
+                                         RSAKey.import_key(private))
     with pytest.raises(TokenRefused):
         verifier.verify(wrong_issuer, study_uid=UID)
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ REFRESH_LIFETIME_SECONDS = 1800
 LOGIN_REQUEST_LIFETIME_SECONDS = 600
 ACR = "eidas1"
 DEFAULT_MINT_CLIENT = "drimbox-sim"
+PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256 digest
 
 
 class OAuthError(Exception):
@@ -49,6 +51,7 @@ class LoginRequest:
     nonce: str
     scope: str
     created_at: float
+    code_challenge: str = ""
 
 
 @dataclass
@@ -61,6 +64,7 @@ class AuthorizationCode:
     sid: str
     auth_time: float
     expires_at: float
+    code_challenge: str = ""  # PKCE S256 challenge of the login; the token request must prove it
 
 
 @dataclass
@@ -86,8 +90,10 @@ class PscProvider:
         token_lifetime: int,
         clock: Callable[[], float] = time.time,
         key: SigningKey | None = None,
+        require_pkce: bool = False,
     ) -> None:
         self.issuer = issuer
+        self.require_pkce = require_pkce
         self.professionals = normalize_professionals(professionals)
         self.clients = clients
         self.token_lifetime = token_lifetime
@@ -145,7 +151,17 @@ class PscProvider:
                                 "only response_type=code is supported")
         if "openid" not in params.get("scope", "").split():
             raise RedirectError(redirect_uri, params.get("state", ""), "invalid_scope", "scope must contain openid")
+        challenge = params.get("code_challenge", "")
+        if challenge and params.get("code_challenge_method") != "S256":
+            raise RedirectError(redirect_uri, params.get("state", ""), "invalid_request",
+                                "code_challenge_method must be S256")
+        if challenge and not PKCE_CHALLENGE.match(challenge):
+            raise RedirectError(redirect_uri, params.get("state", ""), "invalid_request", "malformed code_challenge")
+        if self.require_pkce and not challenge:
+            raise RedirectError(redirect_uri, params.get("state", ""), "invalid_request",
+                                "PKCE is required: send code_challenge and code_challenge_method=S256")
         request = LoginRequest(
+            code_challenge=challenge,
             request_id=secrets.token_urlsafe(16),
             client_id=client_id,
             redirect_uri=redirect_uri,
@@ -173,6 +189,7 @@ class PscProvider:
             self._codes[code] = AuthorizationCode(
                 client_id=request.client_id, redirect_uri=request.redirect_uri, id_nat=id_nat, nonce=request.nonce,
                 scope=request.scope, sid=secrets.token_hex(16), auth_time=now, expires_at=now + CODE_LIFETIME_SECONDS,
+                code_challenge=request.code_challenge,
             )
         return with_query(request.redirect_uri, {"code": code, "state": request.state})
 
@@ -188,7 +205,7 @@ class PscProvider:
             return self._login_requests.get(request_id)
 
     # ------------------------------------------------------------ token endpoint
-    def exchange_code(self, client_id: str, code: str, redirect_uri: str) -> dict[str, Any]:
+    def exchange_code(self, client_id: str, code: str, redirect_uri: str, code_verifier: str = "") -> dict[str, Any]:
         with self._lock:
             grant = self._codes.pop(code, None)
         if grant is None or grant.expires_at <= self.clock():
@@ -197,6 +214,8 @@ class PscProvider:
             raise OAuthError("invalid_grant", "the code was issued to another client")
         if grant.redirect_uri != redirect_uri:
             raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
+        if grant.code_challenge and not hmac.compare_digest(_s256(code_verifier), grant.code_challenge):
+            raise OAuthError("invalid_grant", "PKCE code_verifier does not match the code_challenge")
         return self._issue(grant.id_nat, client_id, scope=grant.scope, nonce=grant.nonce, sid=grant.sid,
                            auth_time=grant.auth_time, lifetime=self.token_lifetime)
 
@@ -220,7 +239,8 @@ class PscProvider:
     def _issue(self, id_nat: str, client_id: str, *, scope: str, nonce: str, sid: str, auth_time: float,
                lifetime: int) -> dict[str, Any]:
         now = int(self.clock())
-        common = {"iss": self.issuer, "sub": subject_of(id_nat), "iat": now, "auth_time": int(auth_time),
+        common: dict[str, Any] = {
+                  "iss": self.issuer, "sub": subject_of(id_nat), "iat": now, "auth_time": int(auth_time),
                   "sid": sid, "session_state": sid, "acr": ACR, "azp": client_id,
                   "SubjectNameID": id_nat, "preferred_username": id_nat}
         if nonce:
@@ -272,7 +292,8 @@ class PscProvider:
         if record is None or record.kind == "id":
             return {"active": False}
         claims = record.claims
-        answer = {key: claims[key] for key in ("exp", "iat", "auth_time", "jti", "iss", "aud", "sub", "typ", "azp",
+        answer: dict[str, Any] = {key: claims[key] for key in (
+                                               "exp", "iat", "auth_time", "jti", "iss", "aud", "sub", "typ", "azp",
                                                "sid", "session_state", "acr", "scope", "SubjectNameID",
                                                "preferred_username", "nonce") if key in claims}
         answer.update(active=True, client_id=record.client_id, token_type="Bearer")
@@ -378,3 +399,8 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 def _at_hash(access_token: str) -> str:
     digest = hashlib.sha256(access_token.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii", errors="replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -52,12 +52,14 @@ class PscSimulator:
         public_url: str | None = None,
         wallet_url: str | None = None,
         signed_userinfo: bool = False,
+        require_pkce: bool = False,
     ) -> None:
         """``public_url``: base URL as clients see it (default ``http(s)://host:port``); the issuer is
         ``<public_url>/auth/realms/esante-wallet``. ``wallet_url``: base of the authorization endpoint
         (``<wallet_url>/auth``), like PSC's separate ``wallet.`` host; default: the realm's own path.
         Both may contain ``{port}``, replaced by the bound port (useful with ``port=0``).
-        ``signed_userinfo``: answer userinfo as a signed JWT (``application/jwt``) instead of JSON."""
+        ``signed_userinfo``: answer userinfo as a signed JWT (``application/jwt``) instead of JSON.
+        PKCE (S256) is enforced whenever a login sent a ``code_challenge``; ``require_pkce`` refuses logins without."""
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("tls_cert and tls_key must be given together")
         self._host = host
@@ -69,6 +71,7 @@ class PscSimulator:
         self._public_url = public_url.rstrip("/") if public_url else None
         self._wallet_url = wallet_url.rstrip("/") if wallet_url else None
         self.signed_userinfo = signed_userinfo
+        self.require_pkce = require_pkce
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.provider: PscProvider | None = None
@@ -82,9 +85,10 @@ class PscSimulator:
             server.tls_context = context
         self._server = server
         self.provider = PscProvider(issuer=self.issuer, professionals=self._professionals, clients=self._clients,
-                                    token_lifetime=self._token_lifetime)
+                                    token_lifetime=self._token_lifetime, require_pkce=self.require_pkce)
         server.simulator = self
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="psc-sim", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="psc-sim",
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -300,7 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
         client_id = provider.authenticate_client(*self._client_credentials(params))
         grant_type = params.get("grant_type", "")
         if grant_type == "authorization_code":
-            answer = provider.exchange_code(client_id, params.get("code", ""), params.get("redirect_uri", ""))
+            answer = provider.exchange_code(client_id, params.get("code", ""), params.get("redirect_uri", ""),
+                                            params.get("code_verifier", ""))
         elif grant_type == "refresh_token":
             answer = provider.refresh(client_id, params.get("refresh_token", ""))
         else:
