@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 
 from drimbox import __version__
 from drimbox.trust.peer_facts import BoxPeerFacts
-from drimbox.trust.policy import PeerRequest, decide_peer_request
+from drimbox.trust.policy import PeerRequest, decide_peer_request, refuse_unverified_certificate
 from drimbox.web.http import Request, Response, Router
 
 log = logging.getLogger("drimbox.peer")
@@ -70,9 +70,17 @@ class PeerApi:
         settings = box.settings
         self.wado_path = settings.identity.wado_rs_path.rstrip("/")
         self.hsts_max_age = settings.peer_access.hsts_max_age
+        access = settings.peer_access
         self.facts = facts or BoxPeerFacts(
             box.store, box.psc, box.whitelist, box.rest,
-            require_client_certificate=settings.peer_access.require_client_certificate)
+            client_certificate_required=access.client_certificate_required,
+            accepted_token_clients=access.accepted_token_clients,
+            token_issuer=getattr(box.psc, "issuer", "") or "")
+        log.info("peer access: %s", "; ".join(self.access_summary()["checks"]))
+        if not self.facts.client_certificate_required:
+            log.warning("DRIMbox.PeerAccess.ClientCertificate is off: peers are NOT identified by a TLS client "
+                        "certificate, any holder of a PSC token and a KOS UID of this box can retrieve images; "
+                        "use it only on a network that does not use mutual TLS")
         self._health_cache: tuple[float, Response] | None = None
         # Recent timings (ms) of the decision alone and of the whole authz answer (decision + audit row).
         self._timings: deque[tuple[float, float, float]] = deque(maxlen=5000)
@@ -82,7 +90,26 @@ class PeerApi:
         router.add("POST", "/drimbox/peer/authz", self.authz)
         router.add("GET", "/drimbox/peer/authz", self.authz)
         router.add("GET", "/drimbox/peer/denied", self.denied)
+        router.add("GET", "/drimbox/peer/bad-certificate", self.bad_certificate)
         router.add("GET", "/drimbox/health", self.health)
+
+    def access_summary(self) -> dict:
+        """What the peer decision checks, as the health check and the operator status show it."""
+        facts = self.facts
+        clients = sorted(facts.accepted_token_clients)
+        checks = []
+        if facts.client_certificate_required:
+            checks.append("TLS client certificate verified by nginx against the configured CA, subject DN an "
+                          "operator DN (DNCertificatOperateur) of the whitelist in force")
+        else:
+            checks.append("no TLS client certificate check (PeerAccess.ClientCertificate off)")
+        checks.append("PSC access token active (RFC 7662 introspection), not expired, issued by "
+                      + (facts.token_issuer or "the configured issuer")
+                      + (f", to one of the clients {', '.join(clients)}" if clients else ", to any PSC client"))
+        checks.append("KOS-SOPInstanceUID published by this box, not withdrawn, covering the requested study, "
+                      "series and instance")
+        return {"client_certificate": "required" if facts.client_certificate_required else "off",
+                "accepted_token_clients": clients, "token_issuer": facts.token_issuer, "checks": checks}
 
     # --- the decision ---------------------------------------------------------------------------
     def peer_request(self, request: Request) -> PeerRequest:
@@ -151,6 +178,15 @@ class PeerApi:
             headers["Retry-After"] = request.headers.get("x-drimbox-retry-after", "") or "30"
         return Response.json({"status": status, "error": reason}, status, headers)
 
+    def bad_certificate(self, request: Request) -> Response:
+        """nginx could not verify the client certificate presented (its error 495): 403, audited."""
+        decision = refuse_unverified_certificate(self.peer_request(request), hsts_max_age=self.hsts_max_age)
+        try:
+            self.box.store.add_audit(decision.audit)
+        except Exception:
+            log.exception("audit trail not writable while refusing an unverified client certificate")
+        return Response.json({"status": decision.status, "error": decision.reason}, decision.status)
+
     # --- health ---------------------------------------------------------------------------------
     def health(self, request: Request) -> Response:
         now = time.monotonic()
@@ -207,7 +243,7 @@ class PeerApi:
             "service": "DRIMbox WADO-RS (RAD-107)",
             "version": __version__,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "require_client_certificate": self.facts.require_client_certificate,
+            "client_certificate": "required" if self.facts.client_certificate_required else "off",
             "checks": checks,
             "access_decision_ms": self.timing_summary(window or 300.0),
         }
@@ -225,7 +261,8 @@ class PeerApi:
             return round(values[min(len(values) - 1, int(q * len(values)))], 3)
         decided = [s[0] for s in samples]
         total = [s[1] for s in samples]
-        return {"count": len(samples), "window_seconds": window, "decision_p50": pct(decided, 0.5), "decision_p95": pct(decided, 0.95),
+        return {"count": len(samples), "window_seconds": window,
+                "decision_p50": pct(decided, 0.5), "decision_p95": pct(decided, 0.95),
                 "with_audit_p50": pct(total, 0.5), "with_audit_p95": pct(total, 0.95)}
 
     def _dmp_status(self) -> dict:
