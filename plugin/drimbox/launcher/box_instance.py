@@ -219,6 +219,7 @@ class BoxInstance:
         templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
                                        undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         cert, key = self.tls_files()
+        peers = self.drimbox_settings().get("PeerAccess", {})
         ohif = self.ohif_dir or str(self.data_dir / "no-viewer")
         Path(ohif).mkdir(parents=True, exist_ok=True)
         return templates.get_template("nginx.conf.j2").render(
@@ -226,7 +227,8 @@ class BoxInstance:
             tls_cert=cert, tls_key=key, orthanc_http_port=self.ports.orthanc_http, bind=self.bind,
             admin_port=self.ports.admin, db_port=self.ports.db, vi_port=self.ports.vi,
             htpasswd=self.data_dir / "operator.htpasswd", hsts=31536000, wado_path="/wado-rs",
-            client_ca=self.pki["ca_bundle"], client_crl=self.pki.get("crl_bundle", ""),
+            client_ca=peers.get("ClientCaFile") or self.pki["ca_bundle"],
+            client_crl=peers.get("ClientCrlFile") or self.pki.get("crl_bundle", ""),
             ohif_dir=ohif, app_config=self.data_dir / "app-config.js", run_as=_nginx_user())
 
     # --- processes ------------------------------------------------------------------------------

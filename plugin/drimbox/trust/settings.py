@@ -27,6 +27,10 @@ class PeerAccessSettings:
     # is an operator DN (DNCertificatOperateur) of the whitelist in force. "off": only for a network that
     # does not use mutual TLS; logged as a warning at start and shown in the health check.
     client_certificate: str = CLIENT_CERTIFICATE_REQUIRED
+    # PEM bundle of the IGC-Santé CAs nginx verifies peers' certificates against, and their CRLs (PEM), for the
+    # generated nginx configuration; empty: the launcher's test PKI.
+    client_ca_file: str = ""
+    client_crl_file: str = ""
     # PSC client ids whose access tokens this box accepts from peers (introspection's client_id, else azp).
     # Empty: any client of the configured PSC issuer.
     accepted_token_clients: tuple[str, ...] = ()
