@@ -8,6 +8,12 @@ How a peer request flows (launcher/templates/nginx.conf.j2, db server)::
                     |      /dicom-web/... (C++, no Python), or, for a study/series where Orthanc holds more
                     |      than the KOS lists, the curated retrieve (drimbox.web.curated_retrieve)
                     | 401/403: error_page -> GET /drimbox/peer/denied -> the real status and a JSON body
+    peer presenting a certificate nginx cannot verify (its error 495)
+                    --> GET /drimbox/peer/bad-certificate -> 403 with a JSON body, audited
+
+What the decision checks (drimbox.trust.policy): the client certificate (verified by nginx, DN an operator DN of
+the whitelist; unless PeerAccess.ClientCertificate is "off"), the PSC token, the KOS, the Accept. The health
+check needs none of them.
 
 Orthanc hands Python only the FIRST of repeated headers (validators send one Accept header per transfer
 syntax), so nginx sends the client's raw request header block as the body of the authz subrequest
