@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from drimbox.crypto.pki import create_test_pki
+from drimbox.crypto.pki import create_test_pki, revoke
 from drimbox.samples.whitelist import make_demo_whitelist
 from drimbox.testing import wait_for
 from peer_helpers import NATIONAL_ACCEPT, raw_get, start_world
@@ -70,6 +70,23 @@ def test_a_certificate_from_an_untrusted_ca_is_refused(mtls_world, tmp_path):
     _refused_403(session.get(w.wado + w.series_path(), headers=w.headers(), timeout=60), "not verified")
     rows = w.operator.get("/drimbox/audit?outcome=denied&limit=50").json()
     assert any(r["outcome_status"] == 403 and "not verified" in r["reason"] for r in rows), rows[:3]
+
+
+def test_a_revoked_certificate_is_refused(tmp_path_factory):
+    """box-b's DN is in the whitelist, but its certificate is on the CA's CRL, which nginx is given."""
+    tmp = tmp_path_factory.mktemp("peer-mtls-crl")
+    pki = create_test_pki(tmp / "pki")
+    pki = revoke(pki, pki["boxes"]["box-b"]["auth"]["cert"])
+    (tmp / "world").mkdir()
+    world = start_world(tmp / "world", pki, series=(("CT", 1),), jpegls=False)
+    try:
+        _refused_403(world.session(cert="box-b").get(world.wado + world.series_path(), headers=world.headers(),
+                                                     timeout=60), "revoked")
+        response = world.session(cert="box-a").get(world.wado + world.series_path(), headers=world.headers(),
+                                                   timeout=60)
+        assert response.status_code == 200, response.text
+    finally:
+        world.stop()
 
 
 def test_certificate_is_checked_before_the_token(mtls_world):
