@@ -41,3 +41,11 @@ def test_the_status_names_the_accepted_clients(clients_world):
     access = clients_world.operator.get("/drimbox/status").json()["peer_access"]
     assert access["accepted_token_clients"] == ["drimbox-box-b", "drimbox-box-c"]
     assert access["token_issuer"] == clients_world.psc.issuer
+
+
+def test_the_psc_simulator_introspection_names_the_client_the_issuer_and_the_audience(clients_world):
+    w = clients_world
+    answer = w.psc.provider.introspect(w.token(client_id=PEER_CLIENT))
+    assert answer["active"] is True
+    assert (answer["client_id"], answer["azp"], answer["aud"], answer["iss"]) == (
+        PEER_CLIENT, PEER_CLIENT, PEER_CLIENT, w.psc.issuer)
