@@ -27,12 +27,18 @@ ACCEPT = "".join(
 )
 
 
+ISSUER = "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet"
+
+
 class CachedFacts:
-    require_client_certificate = True
+    client_certificate_required = True
+    token_issuer = ISSUER
+    accepted_token_clients = frozenset({"drimbox-peer"})
 
     def __init__(self) -> None:
         now = time.time()
-        self._tokens = {"tok": TokenInfo(active=True, id_nat="810001234567", exp=now + 3600, structure_id="1")}
+        self._tokens = {"tok": TokenInfo(active=True, id_nat="810001234567", exp=now + 3600, structure_id="1",
+                                         client_id="drimbox-peer", issuer=ISSUER)}
         instances = {f"{SERIES}.{i}": "1.2.840.10008.5.1.4.1.1.2" for i in range(1300)}
         self._manifests = {KOS: PublishedManifest(KOS, STUDY, {SERIES: instances})}
         self._dns = {"CN=db.peer.example,O=Peer,C=FR"}

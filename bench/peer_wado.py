@@ -32,8 +32,9 @@ import requests
 from drimbox.launcher.ports import free_port
 from drimbox.launcher.processes import ManagedProcess, wait_for_port
 from drimbox.samples.reports import make_cda, make_oru
+from drimbox.samples.whitelist import make_demo_whitelist
 from drimbox.sim.psc import PscSimulator
-from drimbox.testing import ANY_SYNTAX, NATIONAL_ACCEPT, BoxClient, demo_order, demo_study, start_box
+from drimbox.testing import ANY_SYNTAX, NATIONAL_ACCEPT, BoxClient, demo_order, demo_study, start_box, wait_for
 
 RADIOLOGIST = "810002000015"
 
@@ -74,7 +75,7 @@ def upload(base: str, files: list[str], session_factory, threads: int = 4) -> No
             session = local.session = session_factory()
         with open(path, "rb") as handle:
             data = handle.read()
-        for attempt in range(5):
+        for _attempt in range(5):
             # nginx may reuse an upstream connection Orthanc just closed (its keep-alive is 1 s) and does not
             # retry a POST on its own: 502, retried here.
             response = session.post(base + "/instances", data=data, headers={"Content-Type": "application/dicom"},
@@ -112,10 +113,11 @@ def start_bare_orthanc(folder: Path) -> tuple[ManagedProcess, str]:
 # --- measuring -------------------------------------------------------------------------------------------
 
 
-def plain_session(verify=True) -> requests.Session:
+def plain_session(verify=True, cert: tuple[str, str] | None = None) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
     session.verify = verify
+    session.cert = cert
     return session
 
 
@@ -204,10 +206,15 @@ def main() -> int:
     psc_server = pki["servers"]["psc-sim"]
     psc = PscSimulator(tls_cert=psc_server["fullchain"], tls_key=psc_server["key"], token_lifetime=3600).start()
     (work / "psc-secret").write_text("bench-secret\n")
+    # The peer presents box-b's organisation certificate, whose DN the whitelist names (PeerAccess default).
+    whitelist = work / "whitelist.xml"
+    whitelist.write_bytes(make_demo_whitelist(pki, {"box-a": {"db": "localhost:443", "vi": "localhost:443"},
+                                                    "box-b": {"db": "box-b.example:443", "vi": "box-b.example:443"}}))
+    peer_cert = (pki["boxes"]["box-b"]["auth"]["cert"], pki["boxes"]["box-b"]["auth"]["key"])
     box = bare = None
     try:
         log("starting the box and a bare Orthanc")
-        box = start_box(work / "box", pki=pki, psc_issuer=psc.issuer,
+        box = start_box(work / "box", pki=pki, psc_issuer=psc.issuer, whitelist=str(whitelist),
                         settings={"Psc": {"ClientSecretFile": str(work / "psc-secret"), "ClientId": "drimbox-bench"}})
         bare, bare_url = start_bare_orthanc(work / "bare")
         operator = BoxClient(box)
@@ -231,7 +238,9 @@ def main() -> int:
                              f"{len(study['instances'])}")
         token = psc.mint_access_token(RADIOLOGIST)
 
-        peer = plain_session(box.ca_bundle)
+        peer = plain_session(box.ca_bundle, peer_cert)
+        wait_for(lambda: peer.get(box.wado_rs_base, timeout=10).json()["checks"]["whitelist"]["in_force"],
+                 timeout=30, what="the whitelist in force")
         peer_headers = {"Authorization": f"Bearer {token}", "KOS-SOPInstanceUID": kos_uid}
         series_path = f"/studies/{study['study_uid']}/series/{study['series_uid']}"
         targets = {"peer (nginx TLS + decision)": (peer, box.wado_rs_base + series_path, peer_headers),
@@ -250,7 +259,7 @@ def main() -> int:
         rates = {}
         decisions = {}
         for clients in (1, 4):
-            rates[("peer", clients)] = instance_rate(lambda: plain_session(box.ca_bundle), instance_urls,
+            rates[("peer", clients)] = instance_rate(lambda: plain_session(box.ca_bundle, peer_cert), instance_urls,
                                                      dict(peer_headers, Accept=ANY_SYNTAX), args.seconds, clients)
             decisions[clients] = box.operator_session().get(
                 box.admin_url + "/drimbox/status/health", params={"window": args.seconds}, timeout=30).json()[

@@ -199,4 +199,5 @@ class Box:
             "publications": {"queued": len(jobs), "failed": len(failed)},
             "studies_with_problems": [s.study_uid for s in self.store.list_studies(limit=1000) if s.problem],
             "whitelist": self.whitelist.status() if self.whitelist else None,
+            "peer_access": self.peer_api.access_summary(),
         }

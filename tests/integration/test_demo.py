@@ -19,4 +19,5 @@ def test_demo_scenario_runs_end_to_end(tmp_path):
     assert "DMP approved as urn:uuid:" in result.stdout
     assert "HTTP 200," in result.stdout and "DICOM part(s)" in result.stdout
     assert "with a forged token: HTTP 401" in result.stdout
+    assert "without a client certificate: HTTP 403" in result.stdout
     assert "/drimbox/open?study=" in result.stdout

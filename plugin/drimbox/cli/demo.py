@@ -2,7 +2,9 @@
 
 box-a (the source) receives a study by C-STORE and its report over MLLP, builds the manifest and registers it
 in the DMP simulator; box-b (a peer) then retrieves a series from box-a's WADO-RS with a Pro Santé Connect
-token, the manifest UID and its own organisation certificate. Everything stays up afterwards for clicking.
+token, the manifest UID and its own organisation certificate (whose DN the signed whitelist names as an operator
+DN); the same request with a forged token gets 401, and without a client certificate 403. Everything stays up
+afterwards for clicking.
 """
 
 from __future__ import annotations
@@ -91,20 +93,28 @@ def play_source_scenario(network, data_dir: Path) -> bool:
     auth = network.pki["boxes"][peer.name]["auth"]
     retrieve = requests.Session()
     retrieve.trust_env = False
+    retrieve.verify = ca
+    retrieve.cert = (auth["cert"], auth["key"])  # box-b's organisation certificate, named by the whitelist
+    series_url = f"{source.wado_rs_base}/studies/{study.study_uid}/series/{series.series_uid}"
     answer = retrieve.get(
-        f"{source.wado_rs_base}/studies/{study.study_uid}/series/{series.series_uid}", verify=ca,
-        cert=(auth["cert"], auth["key"]), timeout=60,
+        series_url, timeout=60,
         headers={"Authorization": f"Bearer {token}", "KOS-SOPInstanceUID": kos["kos_uid"],
                  "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
     parts = answer.content.count(b"Content-Type: application/dicom")
     print(f"   HTTP {answer.status_code}, {parts} DICOM part(s), {len(answer.content)} bytes, "
           f"transfer syntax {answer.headers.get('X-Transfer-Syntax', '?')}")
-    refused = retrieve.get(f"{source.wado_rs_base}/studies/{study.study_uid}", verify=ca, timeout=30,
+    refused = retrieve.get(f"{source.wado_rs_base}/studies/{study.study_uid}", timeout=30,
                            headers={"Authorization": "Bearer forged", "KOS-SOPInstanceUID": kos["kos_uid"]})
     print(f"   with a forged token: HTTP {refused.status_code} {refused.json().get('error', '')}")
+    anonymous = requests.Session()
+    anonymous.trust_env = False
+    unidentified = anonymous.get(series_url, verify=ca, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}", "KOS-SOPInstanceUID": kos["kos_uid"]})
+    print(f"   without a client certificate: HTTP {unidentified.status_code} {unidentified.json().get('error', '')}")
 
     link = operator.get(f"/drimbox/studies/{study.study_uid}/viewer-link")
     if link.status_code == 200:
         step("the link to print in the report (opens the viewer after a PSC login)")
         print(f"   {link.json()['url']}")
-    return answer.status_code == 200 and refused.status_code == 401 and kos["dmp_status"] == "approved"
+    return (answer.status_code == 200 and refused.status_code == 401 and unidentified.status_code == 403
+            and kos["dmp_status"] == "approved")

@@ -261,6 +261,7 @@ class BoxInstance:
         templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
                                        undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         cert, key = self.tls_files()
+        peers = self.drimbox_settings().get("PeerAccess", {})
         ohif = self.ohif_dir or str(self.data_dir / "no-viewer")
         Path(ohif).mkdir(parents=True, exist_ok=True)
         return templates.get_template("nginx.conf.j2").render(
@@ -271,7 +272,8 @@ class BoxInstance:
             proxy_secret=self._edge().proxy_secret(), admin_max_body_mb=self._edge().admin_max_body_mb,
             tls12_ciphers=TLS12_CIPHERS, csp=content_security_policies(Path(ohif)),
             method_override_headers=METHOD_OVERRIDE_HEADERS,
-            client_ca=self._pki["ca_bundle"], client_crl=self._pki.get("crl_bundle", ""),
+            client_ca=peers.get("ClientCaFile") or self._pki["ca_bundle"],
+            client_crl=peers.get("ClientCrlFile") or self._pki.get("crl_bundle", ""),
             ohif_dir=ohif, app_config=self.data_dir / "app-config.js", run_as=_nginx_user())
 
     # --- processes ------------------------------------------------------------------------------

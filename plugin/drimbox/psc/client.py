@@ -230,7 +230,8 @@ class PscClient:
             sub=str(body.get("sub") or ""),
             exp=_number(body.get("exp")) or 0.0,
             iat=_number(body.get("iat")) or 0.0,
-            client_id=str(body.get("client_id") or body.get("azp") or ""),
+            # RFC 7662's client_id only: azp, aud and iss stay in raw, the peer decision reads each of them.
+            client_id=str(body.get("client_id") or ""),
             scope=str(body.get("scope") or ""),
             subject_name_id=str(body.get("SubjectNameID") or body.get("preferred_username") or ""),
             raw=body,

@@ -10,10 +10,21 @@ Policy: the stored syntax is sent whenever the caller accepts it (q > 0), becaus
 (orthanc-stack.md, DICOMweb 1.7). Otherwise the highest q wins, ties broken by the national lossless
 preference order. A ``multipart/related; type=application/dicom`` item without ``transfer-syntax`` means
 Explicit VR Little Endian (DICOM PS3.18 since 2016c), as Orthanc DICOMweb >= 1.5 also reads it.
+
+A ``q`` that is not an RFC 9110 qvalue (``0`` to ``1`` with at most three decimals: no sign, exponent, ``nan``,
+``inf``, ``1.0001``) makes its item unusable: the item is dropped. A header whose items are all dropped offers
+nothing (the policy answers 400), which is not the same as no Accept header at all (anything goes).
+
+Frames: PS3.18 has no ``application/dicom`` frames, but the national client simulator asks ``/frames/1`` with
+the instances' ``application/dicom`` list and expects frames as ``application/octet-stream``. Orthanc's
+DICOMweb 1.7 sends octet-stream frames only uncompressed (a compressed ``transfer-syntax`` with octet-stream is
+a 400 there), so for frames an ``application/dicom`` item stands for uncompressed frames when it names Explicit
+VR LE (or no or any syntax); its compressed syntaxes are not producible that way and are ignored.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -133,14 +144,15 @@ def _parse_item(item: str) -> AcceptedType | None:
     return AcceptedType(media_type=media_type, transfer_syntax=transfer_syntax, q=q, multipart=multipart)
 
 
+# RFC 9110 section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)\Z")
+
+
 def _parse_q(raw: str) -> float | None:
-    try:
-        q = float(_unquote(raw.strip()))
-    except ValueError:
+    text = _unquote(raw.strip())
+    if not _QVALUE.match(text):
         return None
-    if not 0.0 <= q <= 1.0:
-        return None
-    return q
+    return float(text)
 
 
 def _unquote(text: str) -> str:
@@ -173,6 +185,11 @@ def accepts_metadata(accepted: list[AcceptedType]) -> bool:
     return any(a.q > 0 and a.media_type in _METADATA_MEDIA for a in accepted)
 
 
+def usable_for(accepted: list[AcceptedType], *, frames: bool = False) -> bool:
+    """True when some item with q > 0 names something DICOM instances (or frames) can be sent as."""
+    return any(item.q > 0 and _syntaxes_of(item, frames) for item in accepted)
+
+
 def transfer_syntax_quality(accepted: list[AcceptedType], transfer_syntax: str, *, frames: bool = False) -> float:
     """q given to ``transfer_syntax`` for DICOM instances (or frames); 0 when refused or not mentioned.
 
@@ -184,11 +201,11 @@ def transfer_syntax_quality(accepted: list[AcceptedType], transfer_syntax: str, 
     wildcard: float | None = None
     for item in accepted:
         syntaxes = _syntaxes_of(item, frames)
-        if syntaxes is None:
+        if not syntaxes or (syntaxes != ANY_TRANSFER_SYNTAX and transfer_syntax not in syntaxes):
             continue
         if item.transfer_syntax == transfer_syntax:
             exact = item.q if exact is None else max(exact, item.q)
-        elif syntaxes == ANY_TRANSFER_SYNTAX or transfer_syntax in syntaxes:
+        else:
             wildcard = item.q if wildcard is None else max(wildcard, item.q)
     if exact is not None:
         return exact
@@ -197,6 +214,10 @@ def transfer_syntax_quality(accepted: list[AcceptedType], transfer_syntax: str, 
 
 def _syntaxes_of(item: AcceptedType, frames: bool) -> str | frozenset[str] | None:
     """The syntaxes an item covers: ``"*"``, a set, or None when its media type does not apply."""
+    if frames and item.media_type == DICOM:
+        if item.transfer_syntax in (None, ANY_TRANSFER_SYNTAX, EXPLICIT_VR_LE):
+            return frozenset({EXPLICIT_VR_LE})
+        return frozenset()
     family = _FRAME_IMAGE_FAMILIES.get(item.media_type) if frames else None
     if family is not None:
         if item.transfer_syntax in (None, ANY_TRANSFER_SYNTAX):

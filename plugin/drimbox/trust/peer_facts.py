@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from drimbox.pacs.rest import OrthancRest, OrthancRestError
 from drimbox.store import Store
@@ -99,7 +99,9 @@ class BoxPeerFacts:
         whitelist,
         rest: OrthancRest,
         *,
-        require_client_certificate: bool = False,
+        client_certificate_required: bool = True,
+        accepted_token_clients: Iterable[str] = (),
+        token_issuer: str = "",
         stored_ttl: float = 2.0,
         syntax_ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
@@ -108,7 +110,9 @@ class BoxPeerFacts:
         self.psc = psc
         self.whitelist = whitelist
         self.rest = rest
-        self.require_client_certificate = require_client_certificate
+        self.client_certificate_required = client_certificate_required
+        self.accepted_token_clients = frozenset(accepted_token_clients)
+        self.token_issuer = token_issuer
         self.clock = clock
         self._lock = threading.Lock()
         self._study_of_kos: dict[str, str] = {}
@@ -118,7 +122,8 @@ class BoxPeerFacts:
         self._syntax = _TtlCache(syntax_ttl, clock)
         self._patient_ids = _TtlCache(syntax_ttl, clock)  # study UID -> (PatientID, ...) as Orthanc holds it
         self._id_maps: dict[tuple[str, str], dict[str, str]] = {}  # (study, PatientID) -> {orthanc id: SOP UID}
-        self._operator_dns: dict[tuple[int, str], bool] = {}
+        self._operator_dns: dict[str, bool] = {}  # DN -> operator of _operator_dns_list?
+        self._operator_dns_list: object = None  # the list in force those answers are about
         self.last_psc_ok: float | None = None  # wall clock of the last introspection PSC answered
         self.last_psc_error: tuple[float, str] | None = None
 
@@ -140,13 +145,16 @@ class BoxPeerFacts:
         current = keeper.current
         if current is None:
             return False
-        key = (id(current), dn)
-        known = self._operator_dns.get(key)
+        with self._lock:
+            # Holding the list (not its id(), which a later list may reuse) makes a replaced list count at once.
+            if self._operator_dns_list is not current or len(self._operator_dns) > 10_000:
+                self._operator_dns = {}
+                self._operator_dns_list = current
+            answers = self._operator_dns
+        known = answers.get(dn)
         if known is None:
             known = bool(keeper.is_trusted_operator_dn(dn))
-            if len(self._operator_dns) > 10_000:
-                self._operator_dns.clear()
-            self._operator_dns[key] = known
+            answers[dn] = known
         return known
 
     # --- manifests ------------------------------------------------------------------------------

@@ -7,12 +7,18 @@ the subrequest into a :class:`PeerRequest`, calls :func:`decide_peer_request` an
 
 Deny by default. Checks, in this order (first failure answers):
   405 not GET (``Allow: GET``);
+  403 no TLS client certificate verified by nginx (``$ssl_client_verify`` = ``SUCCESS``: chained to the
+      configured IGC-Santé roots, within validity, not revoked when a CRL is configured), or its subject DN
+      (compared structurally, drimbox.crypto.dn) is not an operator DN (``DNCertificatOperateur``) of the
+      whitelist in force - first, so that unknown callers learn nothing and never make us call PSC. Skipped
+      only when ``PeerAccess.ClientCertificate`` is ``off``;
   404 not a WADO-RS retrieve resource (QIDO, rendered, thumbnail, bulkdata, health check...);
   400 malformed UID or frame list in the path; missing/duplicated/non-Bearer Authorization; missing or
-      malformed KOS-SOPInstanceUID; an Accept that offers nothing this resource can be sent as;
-  403 client certificate not verified or its DN not an operator DN of the whitelist (when required) -
-      before introspection, so unknown callers cannot make us call PSC;
-  401 token unknown to PSC, inactive or expired (``WWW-Authenticate: Bearer error="invalid_token"``);
+      malformed KOS-SOPInstanceUID; an Accept that offers nothing this resource can be sent as (an Accept
+      whose every item is malformed included; no Accept at all means anything);
+  401 token unknown to PSC or inactive, without expiry or expired, not issued by the configured PSC issuer,
+      or issued to a client not in ``PeerAccess.AcceptedTokenClients`` when that list is set
+      (``WWW-Authenticate: Bearer error="invalid_token"``);
   404 KOS unknown, withdrawn, for another study, or not covering the requested series/instance;
   410 an instance the KOS referenced but that was since rejected (IOCM): it existed and is gone for good;
   404 a study/series of which Orthanc holds nothing the KOS still covers;
@@ -32,16 +38,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from drimbox.audit.event import ENTRY_WADO_RS, AuditEvent
 from drimbox.trust.accept import (
     ORTHANC_LOSSLESS_TRANSCODABLE,
-    AcceptedType,
     accepts_metadata,
     choose_transfer_syntax,
     orthanc_accept_header,
     parse_accept,
+    usable_for,
 )
 
 KOS_HEADER = "kos-sopinstanceuid"
@@ -70,24 +76,47 @@ class PeerRequest:
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """What introspection says about a PSC access token. ``exp`` is epoch seconds (0 = unknown)."""
+    """What introspection says about a PSC access token. ``exp`` is epoch seconds (0 = unknown).
+
+    ``client_id`` (RFC 7662), ``authorized_party`` (``azp``) and ``audiences`` (``aud``) say which client the
+    token was issued to; ``issuer`` is its ``iss``."""
 
     active: bool
     id_nat: str = ""
     exp: float = 0.0
     structure_id: str = ""
     client_id: str = ""
+    authorized_party: str = ""
+    audiences: tuple[str, ...] = ()
+    issuer: str = ""
 
     @classmethod
     def from_introspection(cls, answer, structure_id: str = "") -> "TokenInfo":
         """From a ``drimbox.psc.model.Introspection`` (idNat = SubjectNameID, else sub)."""
+        raw = answer.raw or {}
+        aud = raw.get("aud")
+        audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud or () if isinstance(a, str))
+        azp = raw.get("azp")
+        iss = raw.get("iss")
         return cls(
             active=bool(answer.active),
             id_nat=answer.subject_name_id or answer.sub,
             exp=float(answer.exp or 0),
             structure_id=structure_id,
             client_id=answer.client_id,
+            authorized_party=azp if isinstance(azp, str) else "",
+            audiences=audiences,
+            issuer=iss if isinstance(iss, str) else "",
         )
+
+    def issued_to(self) -> str | None:
+        """The client the token was issued to: ``client_id``, else ``azp``, else a single ``aud``; None when
+        ``client_id`` and ``azp`` name different clients (such a token is not trusted)."""
+        if self.client_id and self.authorized_party and self.client_id != self.authorized_party:
+            return None
+        if self.client_id or self.authorized_party:
+            return self.client_id or self.authorized_party
+        return self.audiences[0] if len(self.audiences) == 1 else ""
 
 
 @dataclass(frozen=True)
@@ -103,9 +132,14 @@ class PublishedManifest:
 
 
 class PeerFacts(Protocol):
-    """What the decision needs from the outside world; the Orthanc adapter implements it (cached)."""
+    """What the decision needs from the outside world; the Orthanc adapter implements it (cached).
 
-    require_client_certificate: bool
+    ``token_issuer``: the configured PSC issuer (empty: not checked, unit tests only);
+    ``accepted_token_clients``: PSC client ids accepted (empty: any client of that issuer)."""
+
+    client_certificate_required: bool
+    token_issuer: str
+    accepted_token_clients: frozenset[str]
 
     def introspect(self, token: str) -> TokenInfo | None: ...
 
@@ -206,10 +240,26 @@ def decide_peer_request(
 ) -> Decision:
     """Decide one peer WADO-RS request. Pure apart from the calls on ``facts``; never raises."""
     now = time.time() if now is None else now
+    return _decide(req, lambda context: _check(req, facts, now, context), hsts_max_age, now)
+
+
+def refuse_unverified_certificate(req: PeerRequest, *, hsts_max_age: int = 31536000,
+                                  now: float | None = None) -> Decision:
+    """The audited 403 for a caller whose TLS client certificate nginx could not verify (unknown CA, expired,
+    revoked): nginx answers such a request itself (error 495), so it never reaches the decision."""
+    def refuse(context: dict) -> Resource:
+        raise _Deny(403, f"TLS client certificate not verified: {req.client_verify or 'FAILED'}"[:200])
+
+    return _decide(req, refuse, hsts_max_age, time.time() if now is None else now)
+
+
+def _decide(req: PeerRequest, check: Callable[[dict], Resource], hsts_max_age: int, now: float) -> Decision:
     context: dict[str, str] = {}
     resource: Resource | None = None
+    outcome: tuple[str | None, str | None]
+    extra: dict[str, str]
     try:
-        resource = _check(req, facts, now, context)
+        resource = check(context)
         outcome = context.pop("_transfer_syntax", None), context.pop("_orthanc_accept")
         status, reason, extra = 200, "allowed", {}
         if context.get("_curated"):
@@ -256,6 +306,8 @@ def decide_peer_request(
 def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Resource:
     if req.method.upper() != "GET":
         raise _Deny(405, f"method {req.method} not allowed: only GET", {"Allow": "GET"})
+    if facts.client_certificate_required:
+        _check_client_certificate(req, facts)
     resource = parse_resource(req.path)
     token = _bearer_token(req.headers)
     kos_uid = _single_header(req.headers, KOS_HEADER)
@@ -264,24 +316,18 @@ def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Res
     if not _is_uid(kos_uid):
         raise _Deny(400, "malformed KOS-SOPInstanceUID header")
     context["kos_uid"] = kos_uid
-    accepted = parse_accept(_header_values(req.headers, "accept"))
+    accept_values = [v for v in _header_values(req.headers, "accept") if v.strip()]
+    accepted = parse_accept(accept_values)
+    if accept_values and not accepted:
+        raise _Deny(400, "Accept has no well-formed item (media type, parameters, q from 0 to 1 with at most"
+                         " 3 decimals)")
     if resource.metadata and not accepts_metadata(accepted):
         raise _Deny(400, "Accept offers no application/dicom+json for metadata")
-    if not resource.metadata and accepted and not _offers_any_syntax(accepted, resource):
+    frames = resource.level == "frames"
+    if not resource.metadata and accepted and not usable_for(accepted, frames=frames):
         raise _Deny(400, "Accept offers no usable media type for this resource")
 
-    if facts.require_client_certificate:
-        if req.client_verify != "SUCCESS" or not req.client_dn:
-            raise _Deny(403, "a verified client certificate is required")
-        if not facts.is_whitelisted_operator_dn(req.client_dn):
-            raise _Deny(403, "client certificate DN is not an operator of the whitelist")
-
-    info = facts.introspect(token)
-    invalid = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-    if info is None or not info.active:
-        raise _Deny(401, "access token is not active", invalid)
-    if info.exp and now >= info.exp:
-        raise _Deny(401, "access token expired", invalid)
+    info = _valid_token(facts.introspect(token), facts, now)
     context["id_nat"] = info.id_nat
     context["structure_id"] = info.structure_id
 
@@ -313,7 +359,6 @@ def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Res
     if resource.metadata:
         context["_orthanc_accept"] = DICOM_JSON_ACCEPT
         return resource
-    frames = resource.level == "frames"
     stored = facts.stored_transfer_syntax(resource.study, resource.series, resource.instance or None)
     chosen = choose_transfer_syntax(accepted, stored, transcodable=ORTHANC_LOSSLESS_TRANSCODABLE, frames=frames)
     if chosen is None:
@@ -321,6 +366,33 @@ def _check(req: PeerRequest, facts: PeerFacts, now: float, context: dict) -> Res
     context["_transfer_syntax"] = chosen
     context["_orthanc_accept"] = orthanc_accept_header(chosen, stored, frames=frames)
     return resource
+
+
+def _check_client_certificate(req: PeerRequest, facts: PeerFacts) -> None:
+    if req.client_verify != "SUCCESS" or not req.client_dn:
+        detail = "none presented" if req.client_verify in ("", "NONE") else req.client_verify
+        raise _Deny(403, f"a TLS client certificate verified against the IGC-Sante roots is required ({detail})"[:200])
+    if not facts.is_whitelisted_operator_dn(req.client_dn):
+        raise _Deny(403, "client certificate DN is not an operator DN (DNCertificatOperateur) of the whitelist"
+                         " in force")
+
+
+def _valid_token(info: TokenInfo | None, facts: PeerFacts, now: float) -> TokenInfo:
+    invalid = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if info is None or not info.active:
+        raise _Deny(401, "access token is not active", invalid)
+    if not info.exp:
+        raise _Deny(401, "access token has no expiry", invalid)
+    if now >= info.exp:
+        raise _Deny(401, "access token expired", invalid)
+    if facts.token_issuer and info.issuer.rstrip("/") != facts.token_issuer.rstrip("/"):
+        raise _Deny(401, "access token not issued by the configured Pro Sante Connect issuer", invalid)
+    client = info.issued_to()
+    if client is None:
+        raise _Deny(401, "access token names two different clients (client_id and azp)", invalid)
+    if facts.accepted_token_clients and client not in facts.accepted_token_clients:
+        raise _Deny(401, "access token issued to a client this box does not accept", invalid)
+    return info
 
 
 def covered_instances(manifest: PublishedManifest, resource: Resource) -> list[tuple[str, str]]:
@@ -361,15 +433,6 @@ def parse_resource(path: str) -> Resource:
     level = {1: "study", 2: "series", 3: "instance", 4: "frames"}[len(keys)]
     padded = values + [""] * (4 - len(values))
     return Resource(level, padded[0], padded[1], padded[2], padded[3], metadata)
-
-
-def _offers_any_syntax(accepted: list[AcceptedType], resource: Resource) -> bool:
-    # A cheap early 400 before any fact lookup: some item of q > 0 must be about DICOM parts (or frames).
-    wanted = {"application/dicom", "*/*", "application/*"}
-    if resource.level == "frames":
-        wanted = {"application/octet-stream", "*/*", "application/*", "image/jls", "image/jpeg", "image/jp2",
-                  "image/dicom-rle", "image/x-dicom-rle"}
-    return any(item.q > 0 and item.media_type in wanted for item in accepted)
 
 
 def _bearer_token(headers: Mapping[str, str | Sequence[str]]) -> str:

@@ -8,6 +8,12 @@ How a peer request flows (launcher/templates/nginx.conf.j2, db server)::
                     |      /dicom-web/... (C++, no Python), or, for a study/series where Orthanc holds more
                     |      than the KOS lists, the curated retrieve (drimbox.web.curated_retrieve)
                     | 401/403: error_page -> GET /drimbox/peer/denied -> the real status and a JSON body
+    peer presenting a certificate nginx cannot verify (its error 495)
+                    --> GET /drimbox/peer/bad-certificate -> 403 with a JSON body, audited
+
+What the decision checks (drimbox.trust.policy): the client certificate (verified by nginx, DN an operator DN of
+the whitelist; unless PeerAccess.ClientCertificate is "off"), the PSC token, the KOS, the Accept. The health
+check needs none of them.
 
 Orthanc hands Python only the FIRST of repeated headers (validators send one Accept header per transfer
 syntax), so nginx sends the client's raw request header block as the body of the authz subrequest
@@ -30,7 +36,7 @@ from datetime import datetime, timezone
 
 from drimbox import __version__
 from drimbox.trust.peer_facts import BoxPeerFacts
-from drimbox.trust.policy import PeerRequest, decide_peer_request
+from drimbox.trust.policy import PeerRequest, decide_peer_request, refuse_unverified_certificate
 from drimbox.web.http import Request, Response, Router
 
 log = logging.getLogger("drimbox.peer")
@@ -71,9 +77,17 @@ class PeerApi:
         settings = box.settings
         self.wado_path = settings.identity.wado_rs_path.rstrip("/")
         self.hsts_max_age = settings.peer_access.hsts_max_age
+        access = settings.peer_access
         self.facts = facts or BoxPeerFacts(
             box.store, box.psc, box.whitelist, box.rest,
-            require_client_certificate=settings.peer_access.require_client_certificate)
+            client_certificate_required=access.client_certificate_required,
+            accepted_token_clients=access.accepted_token_clients,
+            token_issuer=getattr(box.psc, "issuer", "") or "")
+        log.info("peer access: %s", "; ".join(self.access_summary()["checks"]))
+        if not self.facts.client_certificate_required:
+            log.warning("DRIMbox.PeerAccess.ClientCertificate is off: peers are NOT identified by a TLS client "
+                        "certificate, any holder of a PSC token and a KOS UID of this box can retrieve images; "
+                        "use it only on a network that does not use mutual TLS")
         self._health_cache: tuple[float, Response] | None = None
         self._health_lock = threading.Lock()
         # Recent timings (ms) of the decision alone and of the whole authz answer (decision + audit row).
@@ -84,8 +98,27 @@ class PeerApi:
         router.add("POST", "/drimbox/peer/authz", self.authz)
         router.add("GET", "/drimbox/peer/authz", self.authz)
         router.add("GET", "/drimbox/peer/denied", self.denied)
+        router.add("GET", "/drimbox/peer/bad-certificate", self.bad_certificate)
         router.add("GET", "/drimbox/health", self.health)
         router.add("GET", "/drimbox/status/health", self.health_details)
+
+    def access_summary(self) -> dict:
+        """What the peer decision checks, as the health check and the operator status show it."""
+        facts = self.facts
+        clients = sorted(facts.accepted_token_clients)
+        checks = []
+        if facts.client_certificate_required:
+            checks.append("TLS client certificate verified by nginx against the configured CA, subject DN an "
+                          "operator DN (DNCertificatOperateur) of the whitelist in force")
+        else:
+            checks.append("no TLS client certificate check (PeerAccess.ClientCertificate off)")
+        checks.append("PSC access token active (RFC 7662 introspection), not expired, issued by "
+                      + (facts.token_issuer or "the configured issuer")
+                      + (f", to one of the clients {', '.join(clients)}" if clients else ", to any PSC client"))
+        checks.append("KOS-SOPInstanceUID published by this box, not withdrawn, covering the requested study, "
+                      "series and instance")
+        return {"client_certificate": "required" if facts.client_certificate_required else "off",
+                "accepted_token_clients": clients, "token_issuer": facts.token_issuer, "checks": checks}
 
     # --- the decision ---------------------------------------------------------------------------
     def peer_request(self, request: Request) -> PeerRequest:
@@ -153,6 +186,15 @@ class PeerApi:
         if status == 503:
             headers["Retry-After"] = request.headers.get("x-drimbox-retry-after", "") or "30"
         return Response.json({"status": status, "error": reason}, status, headers)
+
+    def bad_certificate(self, request: Request) -> Response:
+        """nginx could not verify the client certificate presented (its error 495): 403, audited."""
+        decision = refuse_unverified_certificate(self.peer_request(request), hsts_max_age=self.hsts_max_age)
+        try:
+            self.box.store.add_audit(decision.audit)
+        except Exception:
+            log.exception("audit trail not writable while refusing an unverified client certificate")
+        return Response.json({"status": decision.status, "error": decision.reason}, decision.status)
 
     # --- health ---------------------------------------------------------------------------------
     def health(self, request: Request) -> Response:
@@ -224,7 +266,7 @@ class PeerApi:
             "service": "DRIMbox WADO-RS (RAD-107)",
             "version": __version__,
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "require_client_certificate": self.facts.require_client_certificate,
+            "client_certificate": "required" if self.facts.client_certificate_required else "off",
             "checks": checks,
             "access_decision_ms": self.timing_summary(window or 300.0),
         }
@@ -263,6 +305,7 @@ def public_health(status: dict) -> dict:
         "status": status["status"],
         "service": status["service"],
         "time": status["time"],
+        "client_certificate": status["client_certificate"],
         "checks": {name: {"ok": bool(check.get("ok", True))} for name, check in status["checks"].items()},
     }
 

@@ -1,11 +1,15 @@
 """A small DRIM-M world for the peer-access tests: one source box, a PSC simulator, a signed whitelist naming
-a peer (box-b), and a JPEG-LS study published by the box (KOS built from a report)."""
+a peer (box-b), and a JPEG-LS study published by the box (KOS built from a report).
+
+The box runs with the default peer access (``PeerAccess.ClientCertificate`` "required"): the peer's requests
+present box-b's organisation certificate unless a test says otherwise (``cert=None``)."""
 
 from __future__ import annotations
 
 import email.parser
 import email.policy
 import io
+import ssl
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +29,7 @@ RADIOLOGIST = "810002000015"
 JPEG_LS = "1.2.840.10008.1.2.4.80"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
+PEER = "box-b"  # the test PKI box whose authentication certificate the peer presents
 
 
 @dataclass
@@ -46,8 +51,9 @@ class PeerWorld:
     def token(self, id_nat: str = RADIOLOGIST, **kwargs) -> str:
         return self.psc.mint_access_token(id_nat, **kwargs)
 
-    def session(self, cert: str | None = None) -> requests.Session:
-        """A peer's HTTP client: pins the test CA (trust_env off: REQUESTS_CA_BUNDLE would override it)."""
+    def session(self, cert: str | None = PEER) -> requests.Session:
+        """A peer's HTTP client: pins the test CA (trust_env off: REQUESTS_CA_BUNDLE would override it) and
+        presents the authentication certificate of the test PKI box ``cert`` (None: no certificate)."""
         session = requests.Session()
         session.trust_env = False
         session.verify = self.box.ca_bundle
@@ -55,6 +61,14 @@ class PeerWorld:
             auth = self.pki["boxes"][cert]["auth"]
             session.cert = (auth["cert"], auth["key"])
         return session
+
+    def tls_context(self, cert: str | None = PEER) -> ssl.SSLContext:
+        """The same for raw connections (http.client)."""
+        context = ssl.create_default_context(cafile=self.box.ca_bundle)
+        if cert:
+            auth = self.pki["boxes"][cert]["auth"]
+            context.load_cert_chain(auth["cert"], auth["key"])
+        return context
 
     def headers(self, token: str | None = None, kos: str | None = None, accept: str | None = NATIONAL_ACCEPT) -> dict:
         out = {"Authorization": f"Bearer {token or self.token()}", "KOS-SOPInstanceUID": kos or self.kos_uid}
@@ -75,10 +89,11 @@ class PeerWorld:
         self.psc.stop()
 
 
-def start_world(tmp: Path, pki: dict, *, require_client_certificate: bool = False,
+def start_world(tmp: Path, pki: dict, *, peer_access: dict | None = None, whitelist_refresh_hours: float = 24.0,
                 series=(("CT", 3), ("CT", 2)), jpegls: bool = True,
                 listed_operators: tuple[str, ...] = ("box-a", "box-b"), **study_options) -> PeerWorld:
-    """``listed_operators``: boxes of the test PKI whose authentication certificate DN the whitelist names
+    """``peer_access``: the box's ``PeerAccess`` section (default: the defaults, client certificate required).
+    ``listed_operators``: boxes of the test PKI whose authentication certificate DN the whitelist names
     as operator DN (the others are listed with an unrelated DN). ``study_options`` go to ``demo_study``
     (``rows``, ``cols``...)."""
     psc_server = pki["servers"]["psc-sim"]
@@ -97,7 +112,8 @@ def start_world(tmp: Path, pki: dict, *, require_client_certificate: bool = Fals
     whitelist.write_bytes(make_demo_whitelist(pki, domains))
     box = start_box(tmp / "box", pki=pki, ports=ports, psc_issuer=psc.issuer, whitelist=str(whitelist), settings={
         "Psc": {"ClientSecretFile": str(secret), "ClientId": "drimbox-box-a"},
-        "PeerAccess": {"RequireClientCertificate": require_client_certificate},
+        "PeerAccess": dict(peer_access or {}),
+        "Whitelist": {"RefreshHours": whitelist_refresh_hours},
     })
     try:
         operator = BoxClient(box)
@@ -173,17 +189,14 @@ class RawAnswer:
 
 
 def raw_get(world: PeerWorld, path: str, headers: list[tuple[str, str]], *, method: str = "GET",
-            cert: str | None = None) -> RawAnswer:
-    """One request with exactly these header lines, in this order (repeats kept), over TLS."""
+            cert: str | None = PEER) -> RawAnswer:
+    """One request with exactly these header lines, in this order (repeats kept), over TLS, presenting the
+    certificate of the test PKI box ``cert`` (None: none)."""
     import http.client
-    import ssl
     from urllib.parse import urlsplit
 
     url = urlsplit(world.wado + path)
-    context = ssl.create_default_context(cafile=world.box.ca_bundle)
-    if cert:
-        auth = world.pki["boxes"][cert]["auth"]
-        context.load_cert_chain(auth["cert"], auth["key"])
+    context = world.tls_context(cert)
     connection = http.client.HTTPSConnection(url.hostname, url.port, context=context, timeout=60)
     try:
         connection.putrequest(method, url.path + (f"?{url.query}" if url.query else ""))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -45,7 +44,7 @@ def test_slow_peer_on_a_curated_series_blocks_nobody(world):
 
     # A peer asks for the series and then stops reading (a modest receive window, fixed before connecting).
     url = urlsplit(w.wado + w.series_path(0))
-    context = ssl.create_default_context(cafile=w.box.ca_bundle)
+    context = w.tls_context()
     slow = http.client.HTTPSConnection(url.hostname, url.port, context=context, timeout=120)
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

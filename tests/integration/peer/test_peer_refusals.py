@@ -45,6 +45,25 @@ def test_malformed_requests_are_400(world):
     _refused(_get(world, f"/studies/{world.study.study_uid}/series/1.2.x", world.headers()), 400, "UID")
 
 
+@pytest.mark.parametrize("accept", [
+    "transfer-syntax=1.2.840.10008.1.2.4.80;q=-0.5",
+    'multipart/related; type="application/dicom";transfer-syntax=*;q=nan',
+    'multipart/related; type="application/dicom";transfer-syntax=*;q=inf, */*;q=1e309',
+    'multipart/related; type="application/dicom";transfer-syntax=*;q=1.0001,',
+    'multipart/related; type="application/dicom";transfer-syntax=*;q=0.5000',
+], ids=["negative", "nan", "inf-1e309", "above-1", "four-decimals"])
+def test_an_accept_whose_every_q_is_invalid_is_400(world, accept):
+    _refused(_get(world, world.series_path(), world.headers(accept=accept)), 400, "Accept")
+
+
+def test_an_item_with_an_invalid_q_is_ignored(world):
+    accept = ('multipart/related; type="application/dicom";transfer-syntax=1.2.840.10008.1.2.4.80;q=2,'
+              'multipart/related; type="application/dicom";transfer-syntax=1.2.840.10008.1.2.1;q=0.5')
+    response = _get(world, world.series_path(), world.headers(accept=accept))
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Transfer-Syntax"] == "1.2.840.10008.1.2.1"  # the stored JPEG-LS item was dropped
+
+
 @pytest.mark.parametrize("token", ["not-a-jwt", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "expired", "revoked"])
 def test_bad_token_is_401_with_a_bearer_challenge(world, token):
     if token == "expired":
@@ -104,8 +123,9 @@ def test_repeated_authorization_is_refused(world):
 def test_nothing_else_is_reachable_on_the_db_host(world):
     session = world.session()
     base = world.box.db_url
-    for path in ("/", "/system", "/app/explorer.html", "/dicom-web/studies", f"/dicom-web/studies/{world.study.study_uid}",
-                 "/drimbox/status", "/drimbox/audit", "/drimbox/peer/authz", "/drimbox/peer/denied",
+    for path in ("/", "/system", "/app/explorer.html", "/dicom-web/studies",
+                 f"/dicom-web/studies/{world.study.study_uid}", "/drimbox/status", "/drimbox/audit",
+                 "/drimbox/peer/authz", "/drimbox/peer/denied", "/drimbox/peer/bad-certificate",
                  "/_drimbox_peer_authz", "/_drimbox_peer_denied", "/instances", "/tools/find", "/wado"):
         response = session.get(base + path, headers=world.headers(), timeout=30)
         assert response.status_code == 404, (path, response.status_code, response.text[:200])

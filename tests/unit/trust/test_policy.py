@@ -8,6 +8,7 @@ import pytest
 
 from drimbox.audit import AuditEvent
 from drimbox.trust.accept import EXPLICIT_VR_LE, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS
+from drimbox.psc.model import Introspection
 from drimbox.trust.policy import (
     PeerRequest,
     PublishedManifest,
@@ -15,6 +16,7 @@ from drimbox.trust.policy import (
     decide_peer_request,
     instances_to_send,
     parse_resource,
+    refuse_unverified_certificate,
 )
 
 NOW = 1_700_000_000.0
@@ -23,6 +25,7 @@ SOP_A, SOP_B, SOP_REJECTED = "1.2.250.1.1.1.1", "1.2.250.1.1.1.2", "1.2.250.1.1.
 KOS, WITHDRAWN_KOS, OTHER_STUDY_KOS = "1.2.250.9.1", "1.2.250.9.2", "1.2.250.9.3"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 PEER_DN = "CN=db.peer.example,OU=0002 123456789,O=Peer,C=FR"
+ISSUER = "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet"
 VALIDATOR_ACCEPT = "".join(
     f'multipart/related; type="application/dicom";transfer-syntax={ts};q={q};boundary=**,'
     for ts, q in [(JPEG_LOSSLESS_SV1, "1"), (JPEG_LS_LOSSLESS, "0.8"), (EXPLICIT_VR_LE, "0.1")]
@@ -33,11 +36,25 @@ VALIDATOR_ACCEPT = "".join(
 class InMemoryFacts:
     """A plain in-memory PeerFacts; counts introspections to check they are not made needlessly."""
 
-    require_client_certificate: bool = False
+    client_certificate_required: bool = True
+    token_issuer: str = ISSUER
+    accepted_token_clients: frozenset = frozenset()
     tokens: dict = field(default_factory=lambda: {
-        "good": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600, structure_id="1750000001"),
+        "good": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600, structure_id="1750000001",
+                          client_id="drimbox-peer", authorized_party="drimbox-peer", issuer=ISSUER),
         "inactive": TokenInfo(active=False),
-        "expired": TokenInfo(active=True, id_nat="810001234567", exp=NOW - 1),
+        "expired": TokenInfo(active=True, id_nat="810001234567", exp=NOW - 1, issuer=ISSUER),
+        "no-expiry": TokenInfo(active=True, id_nat="810001234567", issuer=ISSUER),
+        "other-issuer": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600,
+                                  issuer="https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet"),
+        "two-clients": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600, issuer=ISSUER,
+                                 client_id="drimbox-peer", authorized_party="someone-else"),
+        "azp-only": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600, issuer=ISSUER,
+                              authorized_party="drimbox-peer"),
+        "aud-only": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600, issuer=ISSUER,
+                              audiences=("drimbox-peer",)),
+        "other-client": TokenInfo(active=True, id_nat="810001234567", exp=NOW + 600, issuer=ISSUER,
+                                  client_id="drimbox-elsewhere"),
     })
     stored_ts: str = JPEG_LS_LOSSLESS
     fail_introspection: bool = False
@@ -152,7 +169,18 @@ def test_every_retrieve_level_allowed(path, level):
     (request(f"studies/{STUDY}/series/{SERIES}/instances/1.2.250.1.1.1.77"), 404, "instance not covered"),
     (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_REJECTED}"), 410, "rejected"),
     (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_REJECTED}/frames/1", accept="*/*"), 410, "rejected"),
-    (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1"), 400, "Accept"),
+    (request(token="no-expiry"), 401, "no expiry"),
+    (request(token="other-issuer"), 401, "issuer"),
+    (request(token="two-clients"), 401, "two different clients"),
+    (request(dn=""), 403, "client certificate"),
+    (request(verify="NONE"), 403, "client certificate"),
+    (request(verify="FAILED:certificate has expired"), 403, "certificate has expired"),
+    (request(dn="CN=db.intruder.example,O=Intruder,C=FR"), 403, "not an operator DN"),
+    (request(accept="transfer-syntax=1.2.840.10008.1.2.1;q=2"), 400, "no well-formed item"),
+    (request(accept="transfer-syntax=1.2.840.10008.1.2.1;q=nan, transfer-syntax=*;q=-1"), 400, "no well-formed"),
+    (request(f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1",
+             accept=f'multipart/related; type="application/dicom"; transfer-syntax={JPEG_LS_LOSSLESS}'), 400,
+     "no usable media type"),
     (request(accept="transfer-syntax=1.2.840.10008.1.2.4.91"), 400, "no acceptable transfer syntax"),
 ])
 def test_denials(req, status, reason):
@@ -173,14 +201,68 @@ def test_challenge_headers():
     assert decide(request(method="DELETE")).headers["Allow"] == "GET"
 
 
-def test_client_certificate_checked_before_introspection_when_required():
-    facts = InMemoryFacts(require_client_certificate=True)
+def test_client_certificate_required_by_default_and_checked_first():
+    facts = InMemoryFacts()
     assert decide(request(), facts).allow
-    for req in (request(dn="CN=intruder"), request(verify="NONE"), request(verify="FAILED:expired", dn=PEER_DN)):
+    for req in (request(dn="CN=intruder"), request(verify="NONE"), request(verify="FAILED:expired", dn=PEER_DN),
+                request("studies", dn="", verify="NONE"), request(kos=None, verify="NONE"),
+                request(f"studies/{STUDY}/metadata", dn="CN=intruder")):
         decision = decide(req, facts)
-        assert decision.status == 403
+        assert decision.status == 403, (req, decision.reason)
     assert facts.introspections == 1  # only the allowed request reached PSC
-    assert decide(request(dn="CN=intruder", verify="NONE")).allow  # not required: not checked
+
+
+def test_client_certificate_off_is_not_checked():
+    facts = InMemoryFacts(client_certificate_required=False)
+    assert decide(request(dn="", verify="NONE"), facts).allow
+    assert decide(request(dn="", verify="NONE", token="inactive"), facts).status == 401
+
+
+def test_unverified_certificate_refusal_is_an_audited_403():
+    decision = refuse_unverified_certificate(request(verify="FAILED:certificate revoked"), now=NOW)
+    assert (decision.allow, decision.status) == (False, 403)
+    assert "certificate revoked" in decision.reason
+    assert decision.audit["outcome_status"] == 403 and decision.audit["caller_dn"] == PEER_DN
+
+
+@pytest.mark.parametrize("token, accepted, allowed", [
+    ("good", frozenset(), True),
+    ("other-client", frozenset(), True),  # empty list: any client of the configured issuer
+    ("good", frozenset({"drimbox-peer"}), True),
+    ("azp-only", frozenset({"drimbox-peer"}), True),
+    ("aud-only", frozenset({"drimbox-peer"}), True),
+    ("other-client", frozenset({"drimbox-peer"}), False),
+    ("good", frozenset({"drimbox-elsewhere"}), False),
+])
+def test_accepted_token_clients(token, accepted, allowed):
+    decision = decide(request(token=token), InMemoryFacts(accepted_token_clients=accepted))
+    assert decision.allow is allowed, decision.reason
+    if not allowed:
+        assert decision.status == 401 and "does not accept" in decision.reason
+        assert decision.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_token_info_reads_client_audience_and_issuer_from_introspection():
+    answer = Introspection(active=True, sub="f:1", exp=NOW + 60, client_id="drimbox-b", subject_name_id="81",
+                           raw={"azp": "drimbox-b", "aud": ["account", "drimbox-b"], "iss": ISSUER})
+    info = TokenInfo.from_introspection(answer)
+    assert (info.client_id, info.authorized_party, info.audiences, info.issuer) == (
+        "drimbox-b", "drimbox-b", ("account", "drimbox-b"), ISSUER)
+    assert info.issued_to() == "drimbox-b"
+    bare = TokenInfo.from_introspection(Introspection(active=True, raw={"aud": "drimbox-c"}))
+    assert bare.issued_to() == "drimbox-c" and bare.issuer == ""
+
+
+def test_frames_with_the_national_instances_accept_are_uncompressed_octet_stream():
+    path = f"studies/{STUDY}/series/{SERIES}/instances/{SOP_A}/frames/1"
+    decision = decide(request(path))  # stored JPEG-LS, validator list: SV1 1, JPEG-LS 0.8, Explicit VR LE 0.1
+    assert decision.allow, decision.reason
+    assert decision.transfer_syntax == EXPLICIT_VR_LE
+    assert decision.orthanc_accept == (
+        f'multipart/related; type="application/octet-stream"; transfer-syntax={EXPLICIT_VR_LE}')
+    decision = decide(request(path), InMemoryFacts(stored_ts=EXPLICIT_VR_LE))
+    assert decision.allow and decision.transfer_syntax == EXPLICIT_VR_LE
+    assert decision.orthanc_accept == 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
 
 def test_failing_fact_denies_with_503():
