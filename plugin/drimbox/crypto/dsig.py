@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from cryptography import x509
@@ -30,6 +31,9 @@ C14N_WITH_COMMENTS = C14N + "#WithComments"
 ENVELOPED = DS + "enveloped-signature"
 XPATH_FILTER2 = "http://www.w3.org/2002/06/xmldsig-filter2"
 C14N_ALGORITHMS = {"exc": EXC_C14N, "inclusive": C14N}
+# The WithComments variants are refused: a same-document Reference ("" or "#id") drops comments anyway, and a
+# reader that saw comments the digest did not would read something else than what was signed.
+WITH_COMMENTS = (EXC_C14N_WITH_COMMENTS, C14N_WITH_COMMENTS)
 NSMAP = {"ds": DS}
 
 DIGESTS = {
@@ -62,13 +66,19 @@ def ds(tag: str) -> str:
 
 
 def parse_xml(data: bytes) -> etree._Element:
-    """Parse untrusted XML: no DTD loading, no entity expansion, no network."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             remove_blank_text=False)
+    """Parse untrusted XML: no DTD at all (so no entities, XXE or billion laughs), no network, no huge tree."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=False, remove_blank_text=False)
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
         raise SignatureError(f"not well-formed XML: {error}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise SignatureError("a DOCTYPE (DTD, entities) is not accepted in signed XML")
+    if any(True for _ in root.iter(etree.Entity)):
+        raise SignatureError("entity references are not accepted in signed XML")
+    return root
 
 
 def element_id(element: etree._Element) -> str | None:
@@ -93,7 +103,7 @@ def find_by_id(tree: etree._ElementTree, value: str) -> etree._Element:
 # --- building ------------------------------------------------------------------------------------------------
 
 
-def sub(parent: etree._Element, tag: str, text: str | None = None, **attributes: str) -> etree._Element:
+def sub(parent: etree._Element, tag: str, text: str | None = None, **attributes: str | None) -> etree._Element:
     child = etree.SubElement(parent, tag, {k: v for k, v in attributes.items() if v is not None})
     if text is not None:
         child.text = text
@@ -170,12 +180,14 @@ def finish_signature(signature: etree._Element, key: PrivateKey) -> None:
     data = canonicalize_signed_info(signed_info)
     method = signed_info.find(ds("SignatureMethod")).get("Algorithm")
     kind, hash_class = _signature_algorithm(method)
-    if kind == "rsa":
+    if kind == "rsa" and isinstance(key, rsa.RSAPrivateKey):
         value = key.sign(data, padding.PKCS1v15(), hash_class())
-    else:
+    elif kind == "ec" and isinstance(key, ec.EllipticCurvePrivateKey):
         r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hash_class())))
         size = (key.curve.key_size + 7) // 8
         value = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    else:
+        raise SignatureError(f"the key does not fit the signature method {method!r}")
     signature.find(ds("SignatureValue")).text = b64(value)
 
 
@@ -209,6 +221,8 @@ def _detach(element: etree._Element) -> None:
 
 
 def _canonicalize(node, algorithm: str, transform: etree._Element | None) -> bytes:
+    if algorithm in WITH_COMMENTS:
+        raise SignatureError(f"canonicalisation {algorithm} is refused (comments are never signed here)")
     exclusive = algorithm in (EXC_C14N, EXC_C14N_WITH_COMMENTS)
     prefixes = None
     if exclusive and transform is not None:
@@ -225,7 +239,7 @@ def _canonicalize(node, algorithm: str, transform: etree._Element | None) -> byt
 def canonicalize_signed_info(signed_info: etree._Element) -> bytes:
     method = signed_info.find(ds("CanonicalizationMethod"))
     algorithm = method.get("Algorithm") if method is not None else None
-    if algorithm not in (EXC_C14N, C14N, EXC_C14N_WITH_COMMENTS, C14N_WITH_COMMENTS):
+    if algorithm not in (EXC_C14N, C14N, *WITH_COMMENTS):
         raise SignatureError(f"unsupported SignedInfo canonicalisation {algorithm!r}")
     return _canonicalize(signed_info, algorithm, method)
 
@@ -235,17 +249,16 @@ def reference_octets(reference: etree._Element, signature: etree._Element) -> by
     uri = reference.get("URI")
     if uri is None or (uri and not uri.startswith("#")):
         raise SignatureError(f"only same-document references are supported, got URI={uri!r}")
+    if uri.startswith("#xpointer("):
+        raise SignatureError(f"XPointer references are not supported, got URI={uri!r} (use \"\" or #id)")
     original = signature.getroottree()
     tree = copy.deepcopy(original)
     signature_copy = _same_node(tree, signature)
-    whole_document = uri in ("", "#xpointer(/)")
+    whole_document = uri == ""
     if whole_document:
         target = tree.getroot()
     else:
-        ident = uri[1:]
-        if ident.startswith("xpointer(id(") and ident.endswith("))"):
-            ident = ident[len("xpointer(id("):-2].strip("'\"")
-        target = find_by_id(tree, ident)
+        target = find_by_id(tree, uri[1:])
     octets: bytes | None = None
     for transform in reference.iterfind(f"{ds('Transforms')}/{ds('Transform')}"):
         algorithm = transform.get("Algorithm")
@@ -258,7 +271,7 @@ def reference_octets(reference: etree._Element, signature: etree._Element) -> by
                 _detach(signature_copy)
         elif algorithm == XPATH_FILTER2:
             _apply_filter2(tree, transform)
-        elif algorithm in (EXC_C14N, C14N, EXC_C14N_WITH_COMMENTS, C14N_WITH_COMMENTS):
+        elif algorithm in (EXC_C14N, C14N, *WITH_COMMENTS):
             octets = _canonicalize(tree if whole_document else target, algorithm, transform)
         else:
             raise SignatureError(f"unsupported transform {algorithm!r}")
@@ -308,19 +321,49 @@ def reference_digest(reference: etree._Element, signature: etree._Element) -> by
     return hashlib.new(name, reference_octets(reference, signature)).digest()
 
 
-def check_references(signature: etree._Element) -> list[etree._Element]:
-    """Every Reference digest matches; returns the References."""
+@dataclass(frozen=True)
+class DigestedReference:
+    """A Reference whose digest matched, with the octets that were digested."""
+
+    uri: str
+    type: str | None
+    octets: bytes
+
+    def node(self) -> etree._Element:
+        """A fresh element parsed from the digested octets: exactly what was signed, nothing else.
+
+        Whatever a transform removed (other signatures, comments, processing instructions) is absent, so a
+        caller reading from it cannot be misled by content the signature does not cover.
+        """
+        return parse_xml(self.octets)
+
+
+def refuse_unsigned_markup(signature: etree._Element) -> None:
+    """Comments and processing instructions in a Signature are not signed and could split what we read."""
+    for node in signature.iter(etree.Comment, etree.ProcessingInstruction):
+        kind = "comment" if isinstance(node, etree._Comment) else "processing instruction"
+        raise SignatureError(f"the Signature holds a {kind}, which the signature does not cover")
+
+
+def check_references(signature: etree._Element) -> list[DigestedReference]:
+    """Every Reference digest matches; returns them in SignedInfo order with what each digest covered."""
+    refuse_unsigned_markup(signature)
     signed_info = signature.find(ds("SignedInfo"))
     if signed_info is None:
         raise SignatureError("Signature has no SignedInfo")
     references = signed_info.findall(ds("Reference"))
     if not references:
         raise SignatureError("SignedInfo has no Reference")
+    checked = []
     for reference in references:
         expected = _b64decode(reference.findtext(ds("DigestValue")), "DigestValue")
-        if reference_digest(reference, signature) != expected:
+        method = reference.find(ds("DigestMethod"))
+        name = _digest_name(method.get("Algorithm") if method is not None else None)
+        octets = reference_octets(reference, signature)
+        if hashlib.new(name, octets).digest() != expected:
             raise SignatureError(f"digest mismatch for reference URI={reference.get('URI')!r}: content altered")
-    return references
+        checked.append(DigestedReference(reference.get("URI") or "", reference.get("Type"), octets))
+    return checked
 
 
 def _b64decode(text: str | None, what: str) -> bytes:

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -62,6 +63,13 @@ def make_name(cn: str, *, ou: str | None = None, o: str | None = TEST_ORGANISATI
     return x509.Name(attributes)
 
 
+class _Default:
+    """Marks an extension left to the profile (None means: leave the extension out)."""
+
+
+PROFILE_DEFAULT = _Default()
+
+
 def _ski(key: PrivateKey) -> x509.SubjectKeyIdentifier:
     return x509.SubjectKeyIdentifier.from_public_key(key.public_key())
 
@@ -72,7 +80,15 @@ def make_root_ca(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     key: PrivateKey | None = None,
+    path_length: int | None = None,
+    basic_constraints: x509.BasicConstraints | None | _Default = PROFILE_DEFAULT,
+    key_usage: x509.KeyUsage | None | _Default = PROFILE_DEFAULT,
 ) -> Issued:
+    """A self-signed root; ``basic_constraints``/``key_usage`` replace its extensions (``None``: leave them out)."""
+    if isinstance(basic_constraints, _Default):
+        basic_constraints = x509.BasicConstraints(ca=True, path_length=path_length)
+    if isinstance(key_usage, _Default):
+        key_usage = _ca_key_usage()
     key = key or new_key()
     name = make_name(cn, ou="IGC-SANTE TEST")
     start = not_before or now_utc() - _DAY
@@ -84,10 +100,12 @@ def make_root_ca(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(not_after or start + 20 * 365 * _DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
         .add_extension(_ski(key), critical=False)
     )
+    if basic_constraints is not None:
+        builder = builder.add_extension(basic_constraints, critical=True)
+    if key_usage is not None:
+        builder = builder.add_extension(key_usage, critical=True)
     return Issued(key, builder.sign(key, hashes.SHA256()), [])
 
 
@@ -108,6 +126,17 @@ def _leaf_key_usage(*, signing: bool) -> x509.KeyUsage:
 PROFILES = ("ca", "client", "server", "signing")
 
 
+
+def make_key_usage(**flags: bool) -> x509.KeyUsage:
+    """A KeyUsage with the named flags (``digital_signature``, ``key_cert_sign``...) set, the others clear."""
+    names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    unknown = set(flags) - set(names)
+    if unknown:
+        raise ValueError(f"unknown keyUsage flags {sorted(unknown)}")
+    return x509.KeyUsage(**{name: flags.get(name, False) for name in names})
+
+
 def issue_certificate(
     issuer: Issued,
     subject: x509.Name,
@@ -119,10 +148,15 @@ def issue_certificate(
     key: PrivateKey | None = None,
     crl_url: str | None = None,
     days: int = 3 * 365,
+    path_length: int | None = 0,
+    basic_constraints: x509.BasicConstraints | None | _Default = PROFILE_DEFAULT,
+    key_usage: x509.KeyUsage | None | _Default = PROFILE_DEFAULT,
 ) -> Issued:
     """A certificate signed by ``issuer``; ``profile`` is one of ca, client, server, signing.
 
-    ``sans`` are DNS names or IP addresses. Pass past dates to mint expired certificates.
+    ``sans`` are DNS names or IP addresses. Pass past dates to mint expired certificates. ``path_length`` is
+    the pathLenConstraint of a ``ca``. ``basic_constraints`` and ``key_usage`` replace the profile's
+    extension (``None`` leaves it out): tests mint certificates with the wrong extensions that way.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown certificate profile {profile!r}; expected one of {PROFILES}")
@@ -141,12 +175,16 @@ def issue_certificate(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
         )
     )
-    if profile == "ca":
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        builder = builder.add_extension(_ca_key_usage(), critical=True)
-    else:
-        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        builder = builder.add_extension(_leaf_key_usage(signing=profile == "signing"), critical=True)
+    if isinstance(basic_constraints, _Default):
+        basic_constraints = x509.BasicConstraints(ca=profile == "ca", path_length=path_length if profile == "ca"
+                                                  else None)
+    if isinstance(key_usage, _Default):
+        key_usage = _ca_key_usage() if profile == "ca" else _leaf_key_usage(signing=profile == "signing")
+    if basic_constraints is not None:
+        builder = builder.add_extension(basic_constraints, critical=True)
+    if key_usage is not None:
+        builder = builder.add_extension(key_usage, critical=True)
+    if profile != "ca":
         usages = {
             "client": [ExtendedKeyUsageOID.CLIENT_AUTH],
             "server": [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
@@ -318,19 +356,15 @@ def create_test_pki(
         organisation = f"DRIMBOX TEST {box.upper()}"
         auth, auth_entry = writer.entity(
             f"{box}-auth",
-            lambda: issue_certificate(
-                intermediate, make_name(f"AUTH_CLI {box}", ou=structure_id, o=organisation),
-                profile="client", crl_url=crl_url,
-            ),
+            partial(issue_certificate, intermediate,
+                    make_name(f"AUTH_CLI {box}", ou=structure_id, o=organisation), profile="client", crl_url=crl_url),
             "intermediate-ca",
             intermediate,
         )
         signing, signing_entry = writer.entity(
             f"{box}-sign",
-            lambda: issue_certificate(
-                intermediate, make_name(f"SIGN {box}", ou=structure_id, o=organisation),
-                profile="signing", crl_url=crl_url,
-            ),
+            partial(issue_certificate, intermediate,
+                    make_name(f"SIGN {box}", ou=structure_id, o=organisation), profile="signing", crl_url=crl_url),
             "intermediate-ca",
             intermediate,
         )
@@ -342,8 +376,8 @@ def create_test_pki(
     for server in SERVER_NAMES:
         _, index["servers"][server] = writer.entity(
             f"server-{server}",
-            lambda: issue_certificate(intermediate, make_name(server, ou="DRIMBOX TEST"), profile="server",
-                                      sans=server_sans, crl_url=crl_url),
+            partial(issue_certificate, intermediate, make_name(server, ou="DRIMBOX TEST"), profile="server",
+                    sans=server_sans, crl_url=crl_url),
             "intermediate-ca",
             intermediate,
         )
@@ -402,7 +436,8 @@ def load_issued(entry: Mapping[str, str]) -> Issued:
 def load_pki(out_dir: str | Path) -> dict:
     index = _read_index(Path(out_dir))
     if not index:
-        raise FileNotFoundError(f"no test PKI index ({INDEX_FILE}) in {out_dir}; run `drimbox pki init --out {out_dir}`")
+        raise FileNotFoundError(f"no test PKI index ({INDEX_FILE}) in {out_dir}; "
+                                f"run `drimbox pki init --out {out_dir}`")
     return index
 
 

@@ -1,10 +1,14 @@
 """Sign and verify XML: enveloped XML-DSig (VIHF SAML assertion) and XAdES-BASELINE-B (whitelist, DSG).
 
     sign_enveloped(assertion, key, cert)              # Reference "#<ID>", Signature after saml:Issuer
-    cert = verify_enveloped(assertion, [root])
+    verified = verify_enveloped(assertion, [root])
     sign_xades(list_root, key, cert, chain)           # Reference "" with XPath-Filter-2 subtract
     verified = verify_xades(list_root, [root])
     signature = sign_xades_enveloping([(manifest, MANIFEST_TYPE)], key, cert, chain)   # IHE DSG style
+
+Verification returns what was signed: ``verified.signed`` holds, for each data Reference, an element parsed
+from the octets its digest covered. Read signed content only from there, never from the document handed in:
+text hidden in a subtracted element, comments or a wrapped copy would otherwise be read as if signed.
 """
 
 from __future__ import annotations
@@ -62,6 +66,15 @@ class VerifiedSignature:
     path: list[x509.Certificate]  # signer ... trust anchor
     signing_time: dt.datetime | None = None
     reference_uris: list[str] = field(default_factory=list)  # data references (SignedProperties excluded)
+    signed: list[etree._Element] = field(default_factory=list)  # what each data reference covered, same order
+    reference_types: list[str | None] = field(default_factory=list)
+
+    def signed_node(self, uri: str) -> etree._Element:
+        """The signed content of the data reference ``uri`` (a fresh element: edits do not reach the document)."""
+        for reference_uri, node in zip(self.reference_uris, self.signed, strict=True):
+            if reference_uri == uri:
+                return node
+        raise SignatureError(f"the signature has no data reference {uri!r}")
 
 
 def _c14n_uri(c14n: str) -> str:
@@ -112,19 +125,36 @@ def sign_enveloped(
 
 
 def _only_child_signature(element: etree._Element) -> etree._Element:
+    """The one ds:Signature child of ``element``; no other ds:Signature may sit anywhere in ``element``.
+
+    A second signature element, wherever it is, could hide text from a subtracting transform or wrap content.
+    """
     signatures = element.findall(ds("Signature"))
     if not signatures:
         raise SignatureError(f"no ds:Signature in {etree.QName(element).localname}: unsigned")
     if len(signatures) > 1:
         raise SignatureError(f"{len(signatures)} ds:Signature elements in {etree.QName(element).localname}")
+    everywhere = sum(1 for _ in element.iter(ds("Signature")))
+    if everywhere != 1:
+        raise SignatureError(f"{everywhere} ds:Signature elements in {etree.QName(element).localname}: only the "
+                             "enveloped signature, a direct child, is accepted")
     return signatures[0]
 
 
 def _covers(element: etree._Element, uri: str | None) -> bool:
-    if uri in ("", "#xpointer(/)"):
+    if uri == "":
         return element.getparent() is None
     ident = dsig.element_id(element)
     return bool(ident) and uri == f"#{ident}"
+
+
+def _only_data_reference(element: etree._Element, references: list[dsig.DigestedReference],
+                         ignore_type: str | None = None) -> dsig.DigestedReference:
+    data = [r for r in references if ignore_type is None or r.type != ignore_type]
+    if len(data) != 1 or not _covers(element, data[0].uri):
+        raise SignatureError("the signature does not cover exactly this element (one Reference to the element "
+                             "itself expected: signature wrapping?)")
+    return data[0]
 
 
 def _find_signer(
@@ -141,27 +171,28 @@ def verify_enveloped(
     trusted_certs: Sequence[x509.Certificate],
     *,
     now: dt.datetime | None = None,
-) -> x509.Certificate:
-    """Check the enveloped signature of ``element``; return the signer certificate.
+) -> VerifiedSignature:
+    """Check the enveloped signature of ``element``; return the signer and the signed element.
 
-    The Signature must be a child of ``element`` with one Reference covering ``element`` (``""`` for the
-    document element, ``#<ID>`` otherwise). The signer comes from KeyInfo and must chain to
-    ``trusted_certs`` (roots or pinned certificates); without KeyInfo a pinned certificate must verify it.
+    The Signature must be the only one in ``element``, a direct child, with one Reference covering
+    ``element`` (``""`` for the document element, ``#<ID>`` otherwise, that ID unique in the document).
+    The signer comes from KeyInfo and must chain to ``trusted_certs`` (roots or pinned certificates);
+    without KeyInfo a pinned certificate must verify it. ``verified.signed[0]`` is the element as signed.
     """
     signature = _only_child_signature(element)
-    references = dsig.check_references(signature)
-    if len(references) != 1 or not _covers(element, references[0].get("URI")):
-        raise SignatureError("the signature does not cover exactly this element (signature wrapping?)")
-    transforms = [t.get("Algorithm") for t in references[0].iterfind(f"{ds('Transforms')}/{ds('Transform')}")]
+    reference = _only_data_reference(element, dsig.check_references(signature))
+    signed_reference = signature.find(f"{ds('SignedInfo')}/{ds('Reference')}")
+    transforms = [t.get("Algorithm") for t in signed_reference.iterfind(f"{ds('Transforms')}/{ds('Transform')}")]
     if ENVELOPED not in transforms and dsig.XPATH_FILTER2 not in transforms:
         raise SignatureError("the signature does not use the enveloped-signature transform")
     in_key_info = dsig.key_info_certificates(signature)
     signer = _find_signer(signature, in_key_info or list(trusted_certs))
     try:
-        validate_chain(signer, in_key_info, trusted_certs, at=now)
+        path = validate_chain(signer, in_key_info, trusted_certs, at=now)
     except ChainError as error:
         raise SignatureError(str(error)) from None
-    return signer
+    return VerifiedSignature(cert=signer, path=path, reference_uris=[reference.uri], signed=[reference.node()],
+                             reference_types=[reference.type])
 
 
 # --- XAdES-BASELINE-B ----------------------------------------------------------------------------------------
@@ -302,18 +333,22 @@ def sign_xades_enveloping(
     return signature
 
 
-def _signed_properties(signature: etree._Element, references: list[etree._Element]) -> etree._Element:
-    typed = [r for r in references if r.get("Type") == SIGNED_PROPERTIES_TYPE]
+def _signed_properties(signature: etree._Element, references: list[dsig.DigestedReference]) -> etree._Element:
+    """The SignedProperties as signed (parsed from the digested octets), after checking where they sit."""
+    typed = [r for r in references if r.type == SIGNED_PROPERTIES_TYPE]
     if len(typed) != 1:
         raise SignatureError(f"XAdES needs exactly one SignedProperties reference, found {len(typed)}")
-    uri = typed[0].get("URI") or ""
+    uri = typed[0].uri
     signature_id = signature.get("Id")
     for qualifying in signature.iterfind(f"{ds('Object')}/{xades('QualifyingProperties')}"):
         if signature_id and qualifying.get("Target") not in (f"#{signature_id}", None):
             continue
         for properties in qualifying.iterfind(xades("SignedProperties")):
             if uri == f"#{dsig.element_id(properties)}":
-                return properties
+                signed = typed[0].node()
+                if signed.tag != xades("SignedProperties"):
+                    raise SignatureError("the SignedProperties reference covers something else")
+                return signed
     raise SignatureError("the SignedProperties reference does not point into this signature's QualifyingProperties")
 
 
@@ -363,11 +398,23 @@ def verify_xades(
     """Check a XAdES signature: ``element`` is the ds:Signature (enveloping) or the signed element (enveloped).
 
     All Reference digests, the SignedProperties reference, SigningCertificateV2 against KeyInfo, the
-    SignatureValue, and the signer's path to ``trusted_certs`` at ``now``. Callers check what the data
-    references cover (``reference_uris``).
+    SignatureValue, and the signer's path to ``trusted_certs`` at ``now``. The document may hold no other
+    ds:Signature. Enveloped: exactly one data Reference, to ``element`` itself (``""`` for the document
+    element). Enveloping: every data Reference points to content of one of the signature's own ds:Object.
+    Read the signed content from ``verified.signed`` (see the module docstring).
     """
-    signature = element if element.tag == ds("Signature") else _only_child_signature(element)
+    if element.tag == ds("Signature"):
+        signature = element
+        if sum(1 for _ in element.iter(ds("Signature"))) != 1:
+            raise SignatureError("a ds:Signature inside the signature is not accepted")
+    else:
+        signature = _only_child_signature(element)
     references = dsig.check_references(signature)
+    data = [r for r in references if r.type != SIGNED_PROPERTIES_TYPE]
+    if signature is element:
+        _check_enveloped_objects(signature, data)
+    else:
+        _only_data_reference(element, references, ignore_type=SIGNED_PROPERTIES_TYPE)
     properties = _signed_properties(signature, references)
     in_key_info = dsig.key_info_certificates(signature)
     if not in_key_info:
@@ -386,5 +433,17 @@ def verify_xades(
         cert=signer,
         path=path,
         signing_time=signing_time,
-        reference_uris=[r.get("URI") or "" for r in references if r.get("Type") != SIGNED_PROPERTIES_TYPE],
+        reference_uris=[r.uri for r in data],
+        signed=[r.node() for r in data],
+        reference_types=[r.type for r in data],
     )
+
+
+def _check_enveloped_objects(signature: etree._Element, data: list[dsig.DigestedReference]) -> None:
+    """Enveloping: each data Reference is ``#id`` of a child of one of this signature's ds:Object."""
+    if not data:
+        raise SignatureError("the signature has no data Reference")
+    own = {dsig.element_id(node) for obj in signature.iterfind(ds("Object")) for node in (obj, *obj)}
+    for reference in data:
+        if not reference.uri.startswith("#") or reference.uri[1:] not in own - {None}:
+            raise SignatureError(f"data Reference {reference.uri!r} does not point into this signature's ds:Object")

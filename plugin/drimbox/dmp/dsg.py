@@ -17,6 +17,7 @@ from cryptography import x509
 from lxml import etree
 
 from drimbox.crypto import xmlsig
+from drimbox.crypto.dsig import SignatureError, parse_xml
 from drimbox.crypto.keys import PrivateKey
 from drimbox.dmp.xds_ids import DS, DSG_PURPOSE_OF_SIGNATURE
 
@@ -84,19 +85,27 @@ def build_dsg(
 
 
 def manifest_digests(signature_document: bytes) -> dict[str, tuple[str, bytes]]:
-    """``uniqueId -> (digest name, digest)`` of every manifest Reference."""
-    root = _parse(signature_document)
+    """``uniqueId -> (digest name, digest)`` of the manifest's References, as the document claims (unverified)."""
+    manifests = _parse(signature_document).findall(f".//{_ds('Manifest')}")
+    if len(manifests) != 1:
+        raise DsgError(f"{len(manifests)} ds:Manifest elements in the signature document, expected 1")
+    return _digests_of(manifests[0])
+
+
+def _digests_of(manifest: etree._Element) -> dict[str, tuple[str, bytes]]:
     names = {uri: name for name, uri in DIGEST_ALGORITHMS.items()}
     result = {}
-    for reference in root.iterfind(f".//{_ds('Manifest')}/{_ds('Reference')}"):
+    for reference in manifest.iterfind(_ds("Reference")):
         uri = reference.get("URI", "")
         if not uri.startswith("urn:oid:"):
             raise DsgError(f"manifest Reference URI is not urn:oid: ({uri!r})")
         method = reference.find(_ds("DigestMethod"))
-        name = names.get(method.get("Algorithm") if method is not None else None)
+        name = names.get(method.get("Algorithm", "") if method is not None else "")
         if name is None:
             raise DsgError(f"unsupported manifest digest for {uri}")
         value = base64.b64decode("".join((reference.findtext(_ds("DigestValue")) or "").split()))
+        if uri[len("urn:oid:"):] in result:
+            raise DsgError(f"manifest lists {uri} twice")
         result[uri[len("urn:oid:"):]] = (name, value)
     return result
 
@@ -108,16 +117,23 @@ def verify_dsg(
     *,
     now: dt.datetime | None = None,
 ) -> xmlsig.VerifiedSignature:
-    """Check the XAdES signature, the purpose of signature, and that the manifest lists exactly ``documents``."""
+    """Check the XAdES signature, the purpose of signature, and that the manifest lists exactly ``documents``.
+
+    The manifest and the purpose are read from what the signature covers, never from the rest of the document.
+    """
     root = _parse(signature_document)
     verified = xmlsig.verify_xades(root, trusted_certs, now=now)
-    manifest = root.find(f"{_ds('Object')}/{_ds('Manifest')}")
-    if manifest is None or f"#{manifest.get('Id')}" not in verified.reference_uris:
-        raise DsgError("the signature does not cover an IHE manifest")
-    purposes = [p.text for p in root.iterfind(f".//{_ds('SignatureProperty')}") if p.get("Id") == "purposeOfSignature"]
+    signed = list(zip(verified.reference_types, verified.signed, strict=True))
+    manifests = [node for kind, node in signed if kind == xmlsig.MANIFEST_TYPE and node.tag == _ds("Manifest")]
+    if len(manifests) != 1:
+        raise DsgError(f"the signature covers {len(manifests)} IHE manifests, expected 1")
+    purposes = [
+        prop.text for kind, node in signed if kind == SIGNATURE_PROPERTIES_TYPE
+        for prop in node.iter(_ds("SignatureProperty")) if prop.get("Id") == "purposeOfSignature"
+    ]
     if purposes != [DSG_PURPOSE_OF_SIGNATURE]:
         raise DsgError(f"purposeOfSignature is {purposes}, expected [{DSG_PURPOSE_OF_SIGNATURE}]")
-    listed = manifest_digests(signature_document)
+    listed = _digests_of(manifests[0])
     if set(listed) != set(documents):
         raise DsgError(f"manifest lists {sorted(listed)}, the lot holds {sorted(documents)}")
     for unique_id, (name, value) in listed.items():
@@ -128,9 +144,9 @@ def verify_dsg(
 
 def _parse(data: bytes) -> etree._Element:
     try:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError as error:
-        raise DsgError(f"signature document is not XML: {error}") from None
+        root = parse_xml(data)
+    except SignatureError as error:
+        raise DsgError(f"signature document refused: {error}") from None
     if root.tag != _ds("Signature"):
         raise DsgError(f"signature document root is {root.tag}, expected ds:Signature")
     return root

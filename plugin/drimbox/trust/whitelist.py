@@ -3,6 +3,11 @@
 Acceptance (spec-facts section 7): XAdES signature and digests valid over the whole list, signer chained to a
 configured root, signer CN and OU as configured, within validity, not revoked (CRL). Anything else is refused
 and the list in force stays.
+
+The domains are read from what the signature covers (the digested node-set, re-parsed), never from the
+document as received: text hidden in a subtracted ds:Signature, comments or processing instructions cannot
+change a ``db`` host or an operator DN. A list holding any other signature element, a DOCTYPE, several list
+roots, or a field with markup inside is refused outright.
 """
 
 from __future__ import annotations
@@ -78,11 +83,17 @@ def _local(node) -> str:
     return etree.QName(node).localname if isinstance(node.tag, str) else ""
 
 
-def _child_text(element: etree._Element, name: str) -> str:
-    for child in element:
-        if _local(child) == name:
-            return " ".join("".join(child.itertext()).split())
-    return ""
+def _field(element: etree._Element, name: str) -> str:
+    """Text of the single child ``name`` ("" when absent); a field is plain text, nothing else inside."""
+    found = [child for child in element if _local(child) == name]
+    if not found:
+        return ""
+    if len(found) > 1:
+        raise WhitelistError(f"{_local(element)} has {len(found)} {name} elements")
+    child = found[0]
+    if len(child):
+        raise WhitelistError(f"{_local(element)}/{name} holds markup (element, comment or processing instruction)")
+    return " ".join((child.text or "").split())
 
 
 def parse_datetime(text: str) -> dt.datetime | None:
@@ -98,28 +109,37 @@ def parse_datetime(text: str) -> dt.datetime | None:
 
 
 def parse_whitelist(xml: bytes | etree._Element) -> Whitelist:
-    """Read a list whatever its namespace (elements are matched by local name); the signature is ignored."""
-    root = parse_xml(xml) if isinstance(xml, (bytes, bytearray)) else xml
+    """Read a list whatever its namespace (elements are matched by local name); no signature check.
+
+    Domains are the ``ListeDomaines/Domaine`` children of the root; ``verify_whitelist`` passes only what the
+    signature covered. Refused: another ``ListeBlancheDRIM-M`` or ``Domaine`` elsewhere, repeated or
+    structured fields.
+    """
+    root = parse_xml(bytes(xml)) if isinstance(xml, (bytes, bytearray)) else xml
     if _local(root) != ROOT_NAME:
         raise WhitelistError(f"not a DRIM-M whitelist: document element is {_local(root)!r}, expected {ROOT_NAME}")
-    domains = []
+    containers = [child for child in root if _local(child) == "ListeDomaines"]
+    if len(containers) > 1:
+        raise WhitelistError(f"{len(containers)} ListeDomaines elements")
+    elements = [child for child in containers[0] if _local(child) == "Domaine"] if containers else []
+    placed = {id(element) for element in elements}
     for element in root.iter():
-        if _local(element) != "Domaine" or any(
-            isinstance(a.tag, str) and etree.QName(a).namespace == _DS for a in element.iterancestors()
-        ):
-            continue
-        domains.append(
-            Domain(
-                id=_child_text(element, "Identifiant"),
-                db=_child_text(element, "db"),
-                vi=_child_text(element, "vi"),
-                name=_child_text(element, "Denomination"),
-                operator_dn=_child_text(element, "DNCertificatOperateur"),
-                updated_at=_child_text(element, "DateMAJ"),
-            )
+        name = _local(element)
+        if (name == ROOT_NAME and element is not root) or (name == "Domaine" and id(element) not in placed):
+            raise WhitelistError(f"a {name} element outside {ROOT_NAME}/ListeDomaines")
+    domains = [
+        Domain(
+            id=_field(element, "Identifiant"),
+            db=_field(element, "db"),
+            vi=_field(element, "vi"),
+            name=_field(element, "Denomination"),
+            operator_dn=_field(element, "DNCertificatOperateur"),
+            updated_at=_field(element, "DateMAJ"),
         )
+        for element in elements
+    ]
     return Whitelist(
-        generated_at=parse_datetime(_child_text(root, "DateDeGeneration")),
+        generated_at=parse_datetime(_field(root, "DateDeGeneration")),
         version_format=root.get("versionFormat", ""),
         domains=domains,
     )
@@ -148,17 +168,21 @@ def verify_whitelist(
     now = now or dt.datetime.now(dt.timezone.utc)
     try:
         root = parse_xml(xml)
-        whitelist = parse_whitelist(root)
+        if _local(root) != ROOT_NAME:
+            raise WhitelistError(f"not a DRIM-M whitelist: document element is {_local(root)!r}")
     except (SignatureError, WhitelistError) as error:
         return WhitelistVerdict(False, f"unreadable list: {error}")
     try:
         verified = verify_xades(root, trust_anchors, now=now)
+        if verified.reference_uris != [""]:
+            raise SignatureError("it does not cover the whole list (one URI=\"\" data reference expected)")
+        whitelist = parse_whitelist(verified.signed_node(""))
     except SignatureError as error:
-        return WhitelistVerdict(False, f"signature refused: {error}", generated_at=whitelist.generated_at)
+        return WhitelistVerdict(False, f"signature refused: {error}")
+    except WhitelistError as error:
+        return WhitelistVerdict(False, f"unreadable list: {error}")
     signer = verified.cert.subject.rfc4514_string()
     refused = lambda reason: WhitelistVerdict(False, reason, signer, whitelist.generated_at)  # noqa: E731
-    if "" not in verified.reference_uris:
-        return refused("signature refused: it does not cover the whole list (no URI=\"\" reference)")
     if signer_cn not in _name_values(verified.cert, NameOID.COMMON_NAME):
         return refused(f"signer CN is not {signer_cn!r}: {signer}")
     if signer_ou not in _name_values(verified.cert, NameOID.ORGANIZATIONAL_UNIT_NAME):
@@ -311,7 +335,7 @@ class WhitelistKeeper:
         return crls
 
     def refresh(self) -> WhitelistVerdict:
-        """Fetch and check the list at ``source``; accept it or keep the one in force. Returns this attempt's verdict."""
+        """Fetch and check the list at ``source``; accept it or keep the one in force; this attempt's verdict."""
         with self._lock:
             self.last_attempt = self._clock()
             try:

@@ -78,4 +78,4 @@ def test_render_lot_uses_the_configured_signing_key(tmp_path, kos, report):
     data = render_lot(kos, report, {}, settings, IdentitySettings())
     assertion = etree.fromstring(data).find(f".//{{{xds_ids.SAML2}}}Assertion")
     root = load_certificate_chain(index["root"]["cert"])[0]
-    assert xmlsig.verify_enveloped(assertion, [root]).subject.rfc4514_string() == signing["subject"]
+    assert xmlsig.verify_enveloped(assertion, [root]).cert.subject.rfc4514_string() == signing["subject"]

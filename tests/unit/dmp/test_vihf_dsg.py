@@ -59,7 +59,7 @@ def test_vihf_signature_verifies_after_embedding(signing, ca):
     wrapper = etree.Element("{urn:x}Security")
     wrapper.append(assertion)
     reparsed = etree.fromstring(etree.tostring(wrapper))[0]
-    assert xmlsig.verify_enveloped(reparsed, [ca.cert]) == signing.cert
+    assert xmlsig.verify_enveloped(reparsed, [ca.cert]).cert == signing.cert
     reparsed.find(f"{SAML}Subject/{SAML}NameID").text = "899999999999"
     with pytest.raises(SignatureError):
         xmlsig.verify_enveloped(reparsed, [ca.cert])

@@ -100,16 +100,16 @@ def test_domain_altered_after_signing(good, root, crl):
     assert verdict.domains == []
 
 
-def test_domain_smuggled_inside_a_signature_is_ignored(good, root, crl):
+def test_domain_smuggled_inside_a_signature_is_refused(good, root, crl):
     smuggled = good.replace(
         b"</ListeDomaines>",
         b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><Domaine><Identifiant>EVIL</Identifiant>'
         b"<db>db.evil.test</db></Domaine></ds:Signature></ListeDomaines>",
     )
     verdict = verify_whitelist(smuggled, [root], crl=crl)
-    # the signature subtracts every ds:Signature, so it still verifies; the smuggled domain must not count
-    assert verdict.valid, verdict.reason
-    assert [d.id for d in verdict.domains] == ["D-A", "D-B"]
+    # the digest subtracts every ds:Signature, so the list would still verify: a second signature is refused
+    assert not verdict.valid and "ds:Signature" in verdict.reason
+    assert verdict.domains == []
 
 
 @pytest.mark.parametrize(
