@@ -71,3 +71,51 @@ def billion_laughs(root: bytes, levels: int = 10) -> bytes:
     entities = b"".join(b'<!ENTITY l%d "%s">' % (i, (b"&l%d;" % (i - 1)) * 10 if i else b"lol" * 10)
                         for i in range(levels))
     return b'<?xml version="1.0"?><!DOCTYPE %s [%s]><%s>&l%d;</%s>' % (root, entities, root, levels - 1, root)
+
+
+class ScriptedServer:
+    """A hostile peer on loopback (DMP, PSC): answers every GET and POST with what the test last scripted,
+    per path prefix (longest first), with an optionally lying Content-Length."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.answers: dict[str, tuple[int, str, bytes, int | None]] = {}
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+                status, content_type, body, declared = scripted.lookup(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body) if declared is None else declared))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, prefix: str, content_type: str, body: bytes, *, status: int = 200,
+               declared_length: int | None = None) -> None:
+        self.answers[prefix] = (status, content_type, body, declared_length)
+
+    def lookup(self, path: str) -> tuple[int, str, bytes, int | None]:
+        for prefix in sorted(self.answers, key=len, reverse=True):
+            if path.startswith(prefix):
+                return self.answers[prefix]
+        return 404, "text/plain", b"not scripted", None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

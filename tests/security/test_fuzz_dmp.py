@@ -4,15 +4,12 @@ DmpError (DmpUnavailable / DmpRejected), within bounded time: never another exce
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sec_limits import FUZZ, FUZZ_SMALL, billion_laughs, measured, mutate
+from sec_limits import FUZZ, FUZZ_SMALL, ScriptedServer, billion_laughs, measured, mutate
 
 from drimbox.config.sections import IdentitySettings
 from drimbox.crypto.pki import issue_certificate, make_name, make_root_ca
@@ -59,55 +56,18 @@ CONTENT_TYPES = [SOAP, RETRIEVE.content_type, "multipart/related", "multipart/re
                  ' boundary="\u00e9"', "multipart/related; boundary=zz; start=<nothing>", "text/html", ""]
 
 
-@dataclass
-class HostileDmp:
-    """The answer every POST gets, changed by the test between calls."""
-
-    server: ThreadingHTTPServer
-    status: int = 200
-    content_type: str = SOAP
-    body: bytes = b""
-    declared_length: int | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/dmp"
-
-    def answer(self, content_type: str, body: bytes, *, status: int = 200, declared_length: int | None = None):
-        self.content_type, self.body, self.status, self.declared_length = content_type, body, status, declared_length
-
-
 @pytest.fixture(scope="module")
-def hostile() -> Iterator[HostileDmp]:
-    state: dict = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            dmp = state["dmp"]
-            self.send_response(dmp.status)
-            self.send_header("Content-Type", dmp.content_type)
-            self.send_header("Content-Length", str(dmp.declared_length if dmp.declared_length is not None
-                                                   else len(dmp.body)))
-            self.end_headers()
-            self.wfile.write(dmp.body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["dmp"] = HostileDmp(server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state["dmp"]
-    server.shutdown()
-    server.server_close()
+def hostile() -> Iterator[ScriptedServer]:
+    server = ScriptedServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")
 def client(hostile) -> Iterator[DmpClient]:
     issued = issue_certificate(make_root_ca(), make_name("SIGN box-a", ou="3123456789012345"), profile="signing")
     signing = SigningMaterial(key=issued.key, cert=issued.cert, chain=tuple(issued.chain))
-    dmp = DmpClient(DmpSettings(base_url=hostile.url, timeout_seconds=3), IdentitySettings(), signing=signing)
+    dmp = DmpClient(DmpSettings(base_url=hostile.base + "/dmp", timeout_seconds=3), IdentitySettings(), signing=signing)
     yield dmp
     dmp.close()
 
@@ -133,11 +93,11 @@ def run(client: DmpClient, name: str):
 
 
 def test_valid_answers_are_read(hostile, client):
-    hostile.answer(SOAP, QUERY_ANSWER)
+    hostile.answer("/", SOAP, QUERY_ANSWER)
     assert [e.unique_id for e in run(client, "find")] == ["1.2.3.4"]
-    hostile.answer(RETRIEVE.content_type, RETRIEVE.body)
+    hostile.answer("/", RETRIEVE.content_type, RETRIEVE.body)
     assert run(client, "retrieve") == b"DICM" * 50
-    hostile.answer(SOAP, PATIENT_ANSWER)
+    hostile.answer("/", SOAP, PATIENT_ANSWER)
     assert run(client, "patient").exists
 
 
@@ -151,14 +111,14 @@ edits = st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 40),
 @given(answers, edits, st.one_of(st.none(), st.sampled_from(CONTENT_TYPES)), st.sampled_from([200, 200, 400, 500]))
 def test_mutated_answers(hostile, client, answer, changes, content_type, status):
     name, valid_type, body = answer
-    hostile.answer(content_type if content_type is not None else valid_type, mutate(body, changes), status=status)
+    hostile.answer("/", content_type if content_type is not None else valid_type, mutate(body, changes), status=status)
     run(client, name)
 
 
 @FUZZ_SMALL
 @given(st.sampled_from(["find", "retrieve", "patient"]), st.sampled_from(CONTENT_TYPES), st.binary(max_size=2000))
 def test_garbage_answers(hostile, client, name, content_type, body):
-    hostile.answer(content_type, body)
+    hostile.answer("/", content_type, body)
     assert isinstance(run(client, name), DmpError)
 
 
@@ -171,29 +131,29 @@ def test_garbage_answers(hostile, client, name, content_type, body):
      + QUERY_ANSWER.split(b"?>", 1)[1].replace(b"KOS", b"&x;")),
 ])
 def test_broken_answers(hostile, client, name, content_type, body):
-    hostile.answer(content_type, body)
+    hostile.answer("/", content_type, body)
     outcome = run(client, name)
     assert "root:" not in repr(outcome)
 
 
 def test_entity_expansion_refused(hostile, client):
     bomb = billion_laughs(b"s:Envelope")
-    hostile.answer(SOAP, bomb.split(b"]>")[0] + b"]>" + QUERY_ANSWER.split(b"?>", 1)[1].replace(b"KOS", b"&l9;"))
+    hostile.answer("/", SOAP, bomb.split(b"]>")[0] + b"]>" + QUERY_ANSWER.split(b"?>", 1)[1].replace(b"KOS", b"&l9;"))
     assert isinstance(run(client, "find"), DmpError)
 
 
 def test_deep_nesting(hostile, client):
-    hostile.answer(SOAP, QUERY_ANSWER.replace(b"<rim:Slot", b"<a>" * 50_000 + b"</a>" * 50_000 + b"<rim:Slot", 1))
+    hostile.answer("/", SOAP, QUERY_ANSWER.replace(b"<rim:Slot", b"<a>" * 50_000 + b"</a>" * 50_000 + b"<rim:Slot", 1))
     run(client, "find")
 
 
 def test_many_parts(hostile, client):
     part = b"--MIMEBoundary_x\r\nContent-ID: <p>\r\n\r\nx\r\n"
     body = RETRIEVE.body.replace(b"--MIMEBoundary_x--", part * 20_000 + b"--MIMEBoundary_x--")
-    hostile.answer(RETRIEVE.content_type, body)
+    hostile.answer("/", RETRIEVE.content_type, body)
     run(client, "retrieve")
 
 
 def test_lying_content_length(hostile, client):
-    hostile.answer(SOAP, QUERY_ANSWER, declared_length=10 ** 12)
+    hostile.answer("/", SOAP, QUERY_ANSWER, declared_length=10 ** 12)
     assert isinstance(run(client, "find"), DmpError)
