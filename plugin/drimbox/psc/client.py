@@ -243,7 +243,7 @@ class PscClient:
     def _verified_claims(self, token: str, *, audience: str | None, access_token: str | None = None) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-        except JWTError as exc:
+        except (JWTError, RecursionError) as exc:
             raise PscError(f"PSC token is not a well-formed JWT: {exc}", reason="malformed_token") from exc
         algorithm = header.get("alg")
         if algorithm not in SIGNING_ALGORITHMS:
@@ -345,7 +345,7 @@ def unverified_expiry(token: str) -> float:
         return 0.0
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the decoder's stack
         return 0.0
     return (_number(payload.get("exp")) or 0.0) if isinstance(payload, dict) else 0.0
 
@@ -359,7 +359,7 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 def _json(response: requests.Response, what: str) -> dict[str, Any]:
     try:
         body = response.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PscError(f"PSC answer from {what} is not JSON", reason="bad_response") from exc
     if not isinstance(body, dict):
         raise PscError(f"PSC answer from {what} is not a JSON object", reason="bad_response")
@@ -369,7 +369,7 @@ def _json(response: requests.Response, what: str) -> dict[str, Any]:
 def _error_text(response: requests.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text[:200]
     if isinstance(body, dict) and body.get("error"):
         return f"{body['error']}: {body.get('error_description', '')}".strip(": ")

@@ -123,7 +123,7 @@ class PatientTokenVerifier:
         now = time.time() if now is None else now
         try:
             header = jws.get_unverified_header(token)
-        except JOSEError as error:
+        except (JOSEError, RecursionError) as error:  # RecursionError: a header of deeply nested JSON
             raise TokenRefused("malformed", f"the access token is not a JWT: {error}") from error
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
