@@ -35,6 +35,7 @@ from drimbox.psc.userinfo import parse_userinfo
 from drimbox.sim.psc import PscSimulator
 from drimbox.store.store import Store
 from drimbox.web.patient_tokens import LocalSigner, PatientTokenVerifier, TokenRefused
+from drimbox.util.json_depth import loads_untrusted, nesting_depth
 from drimbox.web.viewer_session import COOKIE_PREFIX, ViewerSession, cookie_name, decide, seal_session
 
 SECRET = b"s" * 32
@@ -263,3 +264,22 @@ def test_userinfo_documents(document):
     professional = refused_only(lambda: parse_userinfo(document), PscError)
     if isinstance(professional, Professional):
         assert professional.id_nat and all(choice.key for choice in professional.activity_choices())
+
+
+def _depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@FUZZ
+@given(json_values)
+def test_nesting_depth_is_measured_without_recursion(value):
+    text = json.dumps(value)
+    assert nesting_depth(text) == _depth(value)
+    assert loads_untrusted(text) == value or value != value  # NaN compares unequal to itself
+    deep = "[" * 5000 + text + "]" * 5000
+    with pytest.raises(ValueError):
+        loads_untrusted(deep)

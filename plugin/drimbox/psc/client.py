@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import threading
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from drimbox.psc.introspection_cache import IntrospectionCache
 from drimbox.psc.model import Introspection, Professional, Tokens
 from drimbox.psc.settings import PscSettings
 from drimbox.psc.userinfo import parse_userinfo
+from drimbox.util.json_depth import loads_untrusted
 
 WALLET_DISCOVERY_PATH = "/.well-known/wallet-openid-configuration"
 STANDARD_DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -242,8 +242,9 @@ class PscClient:
     # ----------------------------------------------------------------- JWT and JWKS
     def _verified_claims(self, token: str, *, audience: str | None, access_token: str | None = None) -> dict[str, Any]:
         try:
+            loads_untrusted(_segment(token, 0))  # only measured: too deep to hand to the JWT library
             header = jwt.get_unverified_header(token)
-        except (JWTError, RecursionError) as exc:
+        except (JWTError, ValueError) as exc:
             raise PscError(f"PSC token is not a well-formed JWT: {exc}", reason="malformed_token") from exc
         algorithm = header.get("alg")
         if algorithm not in SIGNING_ALGORITHMS:
@@ -344,10 +345,18 @@ def unverified_expiry(token: str) -> float:
     if len(parts) != 3:
         return 0.0
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the decoder's stack
+        payload = loads_untrusted(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
         return 0.0
     return (_number(payload.get("exp")) or 0.0) if isinstance(payload, dict) else 0.0
+
+
+def _segment(token: str, index: int) -> bytes:
+    """One base64url segment of a JWS, decoded (b"null" when absent, so that it parses as JSON)."""
+    parts = token.split(".")
+    if index >= len(parts):
+        return b"null"
+    return base64.urlsafe_b64decode(parts[index] + "=" * (-len(parts[index]) % 4))
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
@@ -358,8 +367,8 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 def _json(response: requests.Response, what: str) -> dict[str, Any]:
     try:
-        body = response.json()
-    except (ValueError, RecursionError) as exc:
+        body = loads_untrusted(response.content)
+    except ValueError as exc:
         raise PscError(f"PSC answer from {what} is not JSON", reason="bad_response") from exc
     if not isinstance(body, dict):
         raise PscError(f"PSC answer from {what} is not a JSON object", reason="bad_response")
@@ -368,8 +377,8 @@ def _json(response: requests.Response, what: str) -> dict[str, Any]:
 
 def _error_text(response: requests.Response) -> str:
     try:
-        body = response.json()
-    except (ValueError, RecursionError):
+        body = loads_untrusted(response.content)
+    except ValueError:
         return response.text[:200]
     if isinstance(body, dict) and body.get("error"):
         return f"{body['error']}: {body.get('error_description', '')}".strip(": ")

@@ -9,6 +9,7 @@ a JWKS) and, when ``Viewer.LocalPatientLinks`` is on, the box's own key (kept in
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -22,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jose import jwk, jws
 from jose.exceptions import JOSEError
+
+from drimbox.util.json_depth import loads_untrusted
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 LOCAL_KEY_FACT = "viewer_patient_token_key"
@@ -122,8 +125,9 @@ class PatientTokenVerifier:
                now: float | None = None) -> PatientGrant:
         now = time.time() if now is None else now
         try:
+            loads_untrusted(_header_segment(token))  # only measured: too deep to hand to the JOSE library
             header = jws.get_unverified_header(token)
-        except (JOSEError, RecursionError) as error:  # RecursionError: a header of deeply nested JSON
+        except (JOSEError, ValueError) as error:
             raise TokenRefused("malformed", f"the access token is not a JWT: {error}") from error
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
@@ -168,3 +172,8 @@ class PatientTokenVerifier:
                 raise TokenRefused("other_study", f"the access token's {name} does not match the link")
         return PatientGrant(subject=str(claims.get("sub", "")), study_uid=study_uid, issuer=issuer,
                             expires_at=float(exp), token_id=str(claims.get("jti", "")))
+
+
+def _header_segment(token: str) -> bytes:
+    segment = token.split(".", 1)[0]
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
