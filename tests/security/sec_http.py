@@ -6,6 +6,7 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})")
@@ -83,7 +84,7 @@ def exchange(port: int, ca_bundle: str, data: bytes, *, timeout: float = 10.0, h
     return RawResponse(b"".join(chunks))
 
 
-def request(method: str, target: str, headers: list[tuple[str, str]] = (), body: bytes = b"", *,
+def request(method: str, target: str, headers: Sequence[tuple[str, str]] = (), body: bytes = b"", *,
             host: str = "localhost", version: str = "HTTP/1.1") -> bytes:
     """A request head written exactly as given (plus Host and Connection: close unless given)."""
     names = {name.lower() for name, _ in headers}
