@@ -59,6 +59,7 @@ def load_verification_keys(path: str) -> list[tuple[str | None, Any]]:
         return keys
     for match in re.finditer(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", text, re.S):
         block = match.group(0)
+        public: Any
         if match.group(1) == "CERTIFICATE":
             public = x509.load_pem_x509_certificate(block.encode()).public_key()
         elif match.group(1) == "PUBLIC KEY":
