@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import threading
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from drimbox.psc.introspection_cache import IntrospectionCache
 from drimbox.psc.model import Introspection, Professional, Tokens
 from drimbox.psc.settings import PscSettings
 from drimbox.psc.userinfo import parse_userinfo
+from drimbox.util.json_depth import loads_untrusted
 
 WALLET_DISCOVERY_PATH = "/.well-known/wallet-openid-configuration"
 STANDARD_DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -255,6 +255,7 @@ class PscClient:
         """Signature (JWKS), ``iss``, ``aud`` when given and ``at_hash`` when an access token is given; the
         caller checks the times against its clock."""
         try:
+            loads_untrusted(_segment(token, 0))  # only measured: too deep to hand to the JWT library
             header = jws.extract_compact(token.encode()).protected
         except (JoseError, ValueError) as exc:
             raise PscError(f"PSC token is not a well-formed JWT: {exc}", reason="malformed_token") from exc
@@ -362,10 +363,18 @@ def unverified_expiry(token: str) -> float:
     if len(parts) != 3:
         return 0.0
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        payload = loads_untrusted(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except ValueError:
         return 0.0
     return (_number(payload.get("exp")) or 0.0) if isinstance(payload, dict) else 0.0
+
+
+def _segment(token: str, index: int) -> bytes:
+    """One base64url segment of a JWS, decoded (b"null" when absent, so that it parses as JSON)."""
+    parts = token.split(".")
+    if index >= len(parts):
+        return b"null"
+    return base64.urlsafe_b64decode(parts[index] + "=" * (-len(parts[index]) % 4))
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
@@ -376,7 +385,7 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 def _json(response: requests.Response, what: str) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = loads_untrusted(response.content)
     except ValueError as exc:
         raise PscError(f"PSC answer from {what} is not JSON", reason="bad_response") from exc
     if not isinstance(body, dict):
@@ -386,7 +395,7 @@ def _json(response: requests.Response, what: str) -> dict[str, Any]:
 
 def _error_text(response: requests.Response) -> str:
     try:
-        body = response.json()
+        body = loads_untrusted(response.content)
     except ValueError:
         return response.text[:200]
     if isinstance(body, dict) and body.get("error"):

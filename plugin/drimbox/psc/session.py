@@ -60,11 +60,15 @@ def unseal(value: str, secret: bytes, *, purpose: str, now: float | None = None)
     expected = _mac(secret, purpose, f"{version}.{body}")
     try:
         given = _unb64(signature)
-        payload = json.loads(_unb64(body))
     except ValueError:
         raise SessionError("malformed cookie value", reason="malformed") from None
     if not hmac.compare_digest(expected, given):
         raise SessionError("cookie signature does not match", reason="bad_signature")
+    # Parsed only once authenticated: JSON from a client could be nested deep enough to exhaust the stack.
+    try:
+        payload = json.loads(_unb64(body))
+    except ValueError:
+        raise SessionError("malformed cookie value", reason="malformed") from None
     now = time.time() if now is None else now
     if not isinstance(payload, dict) or now >= float(payload.pop("_exp", 0)):
         raise SessionError("cookie expired", reason="expired")

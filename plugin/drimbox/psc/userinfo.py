@@ -21,7 +21,7 @@ def parse_userinfo(userinfo: dict[str, Any]) -> Professional:
         raise PscError("PSC userinfo has no SubjectNameID (national id of the professional)", reason="bad_userinfo")
     ref_pro = userinfo.get("SubjectRefPro") or {}
     raw_exercices = ref_pro.get("exercices") if isinstance(ref_pro, dict) else None
-    exercices = tuple(_exercice(e) for e in (raw_exercices or []) if isinstance(e, dict))
+    exercices = tuple(_exercice(e) for e in _list(raw_exercices) if isinstance(e, dict))
     given = _text(userinfo.get("given_name")) or (exercices[0].given_name if exercices else "")
     family = _text(userinfo.get("family_name")) or (exercices[0].family_name if exercices else "")
     return Professional(
@@ -35,7 +35,7 @@ def parse_userinfo(userinfo: dict[str, Any]) -> Professional:
 
 
 def _exercice(data: dict[str, Any]) -> Exercice:
-    activities = data.get("activities") or []
+    activities = _list(data.get("activities"))
     return Exercice(
         profession_code=_text(data.get("codeProfession")),
         category_code=_text(data.get("codeCategorieProfessionnelle")),
@@ -59,6 +59,10 @@ def _activity(data: dict[str, Any]) -> Activity:
         finess=_text(data.get("numeroFinessSite")),
         siret=_text(data.get("numeroSiretSite")),
     )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str:
