@@ -140,21 +140,25 @@ def _local(el: etree._Element) -> str:
 def _children(el: etree._Element | None, name: str) -> Iterator[etree._Element]:
     if el is None:
         return
-    for child in el:
-        if isinstance(child.tag, str) and _local(child) == name:
+    # lxml filters by local name in C ("{*}": any namespace): a hostile report with many siblings stays cheap
+    yield from el.iterchildren("{*}" + name)
+
+
+def _matches(el: etree._Element | None, path: str) -> Iterator[etree._Element]:
+    step, _, rest = path.partition("/")
+    for child in _children(el, step):
+        if rest:
+            yield from _matches(child, rest)
+        else:
             yield child
 
 
 def _all(el: etree._Element | None, path: str) -> list[etree._Element]:
-    nodes = [el] if el is not None else []
-    for step in path.split("/"):
-        nodes = [child for node in nodes for child in _children(node, step)]
-    return nodes
+    return list(_matches(el, path))
 
 
 def _first(el: etree._Element | None, path: str) -> etree._Element | None:
-    found = _all(el, path)
-    return found[0] if found else None
+    return next(_matches(el, path), None)
 
 
 def _attr(el: etree._Element | None, path: str, attribute: str) -> str:

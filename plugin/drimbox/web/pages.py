@@ -46,7 +46,7 @@ def page(title: str, body: str, status: int = 200) -> Response:
     return Response(status, html.encode("utf-8"), "text/html; charset=utf-8", dict(NO_STORE))
 
 
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 
 
 def refused(reason: str, status: int, detail: str = "") -> Response:

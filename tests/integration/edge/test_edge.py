@@ -262,7 +262,7 @@ def test_every_answer_of_every_entry_carries_the_edge_headers(box, study):
         assert headers.get("Strict-Transport-Security") == HSTS, where
         assert headers.get("Content-Security-Policy") == policies[entry], where
         assert headers.get("X-Content-Type-Options") == "nosniff", where
-        assert headers.get("Referrer-Policy") == "no-referrer", where
+        assert headers.get("Referrer-Policy") == "same-origin", where
         assert headers.get("X-Frame-Options") == ("SAMEORIGIN" if entry == "admin" else "DENY"), where
         assert "frame-ancestors" in headers["Content-Security-Policy"], where
     assert {200, 302, 400, 401, 404, 405, 413} <= statuses
@@ -351,7 +351,7 @@ def test_health_check_is_small_and_its_query_string_cannot_bypass_the_cache(box)
         raise AssertionError("five health requests never fitted in one cache period (0.8 s) in 20 tries")
     assert all(body == bodies[0] for body in bodies), bodies
     body = bodies[0]
-    assert set(body) == {"status", "service", "time", "checks"}
+    assert set(body) == {"status", "service", "time", "client_certificate", "checks"}
     assert body["checks"]["pacs"] == {"ok": True} and body["checks"]["store"] == {"ok": True}
     text = nobody.get(box.wado_rs_base, timeout=10).text
     for internal in ("version", "access_decision", "ms", "error", "generated_at", box.orthanc_url, "127.0.0.1"):
