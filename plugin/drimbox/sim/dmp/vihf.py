@@ -191,6 +191,9 @@ class VihfValidator:
         if signed_info is None:
             raise _fault("wsse:FailedCheck", "ds:SignedInfo missing", "Signature")
         c14n = signed_info.find(ds("CanonicalizationMethod"))
+        if c14n is not None and c14n.get("Algorithm") in C14N_WITH_COMMENTS:
+            raise _fault("wsse:UnsupportedAlgorithm", f"SignedInfo canonicalization {c14n.get('Algorithm')} keeps "
+                         "comments: WithComments canonicalizations are refused", "CanonicalizationMethod")
         if c14n is None or c14n.get("Algorithm") != EXC_C14N:
             raise _fault("wsse:UnsupportedAlgorithm", f"SignedInfo CanonicalizationMethod must be {EXC_C14N}",
                          "CanonicalizationMethod")
