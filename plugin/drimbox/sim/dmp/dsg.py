@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from lxml import etree
-from signxml import SignatureMethod, VerifyResult
+from signxml import SignatureMethod
 from signxml.algorithms import DigestAlgorithm
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
@@ -69,11 +69,17 @@ def verify_dsg(data: bytes, trust: SignerTrust) -> VerifiedDsg:
         raise DsgRefused(f"the XAdES signature does not verify: {exc}") from None
     if len(results) != len(references):
         raise DsgRefused("signxml verified another number of references than SignedInfo holds")
-    manifest = _verified_target(results, references, MANIFEST_TYPE, ds("Manifest"))
-    properties = [_verified_target(results, references, None, None, index=i)
-                  for i, ref in enumerate(references) if ref.get("Type") not in (MANIFEST_TYPE,
-                                                                                 SIGNED_PROPERTIES_TYPE)]
-    return VerifiedDsg(signer, _manifest_digests(manifest), _purpose(properties))
+    # signxml returns one result per SignedInfo Reference, in order: pair each verified node with its Type.
+    covered: list[tuple[str | None, etree._Element]] = []
+    for ref, result in zip(references, results, strict=True):
+        if result.signed_xml is None:
+            raise DsgRefused(f"Reference {ref.get('URI')} does not cover XML content")
+        covered.append((ref.get("Type"), result.signed_xml))
+    manifests = [node for kind, node in covered if kind == MANIFEST_TYPE]
+    if len(manifests) != 1 or manifests[0].tag != ds("Manifest"):
+        raise DsgRefused("the Manifest-typed reference does not cover a ds:Manifest")
+    others = [node for kind, node in covered if kind not in (MANIFEST_TYPE, SIGNED_PROPERTIES_TYPE)]
+    return VerifiedDsg(signer, _manifest_digests(manifests[0]), _purpose(others))
 
 
 def _parse(data: bytes) -> etree._Element:
@@ -142,17 +148,6 @@ def _signer(root: etree._Element, trust: SignerTrust) -> x509.Certificate:
     except UntrustedSigner as exc:
         raise DsgRefused(f"signer refused: {exc}") from None
     return signer
-
-
-def _verified_target(results: list[VerifyResult], references: list[etree._Element], kind: str | None,
-                     tag: str | None, *, index: int | None = None) -> etree._Element:
-    if index is None:
-        index = next(i for i, ref in enumerate(references) if ref.get("Type") == kind)
-    signed = results[index].signed_xml
-    if signed is None or (tag is not None and signed.tag != tag):
-        raise DsgRefused(f"Reference {references[index].get('URI')} does not cover a {etree.QName(tag).localname}"
-                         if tag else f"Reference {references[index].get('URI')} does not cover XML")
-    return signed
 
 
 def _manifest_digests(manifest: etree._Element) -> dict[str, tuple[str, bytes]]:

@@ -22,11 +22,15 @@ class UntrustedSigner(ValueError):
     """The signing certificate is missing, malformed, or does not chain to a trusted signing CA."""
 
 
+class SignerMissing(UntrustedSigner):
+    """The signature names no certificate at all."""
+
+
 def key_info_certificates(signature: etree._Element) -> list[x509.Certificate]:
     """The X509Certificate values of the signature's own KeyInfo, in document order."""
     texts = signature.findall(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate")
     if not texts:
-        raise UntrustedSigner("ds:KeyInfo/X509Data/X509Certificate missing")
+        raise SignerMissing("ds:KeyInfo/X509Data/X509Certificate missing")
     certs = []
     for el in texts:
         try:

@@ -22,7 +22,7 @@ from .dsig_rules import (
     transform_algorithms,
 )
 from .errors import SoapFaultError
-from .signers import SignerTrust, UntrustedSigner, key_info_certificates, leaf_of
+from .signers import SignerMissing, SignerTrust, UntrustedSigner, key_info_certificates, leaf_of
 
 ALLOWED_SIGNATURE_METHODS = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": SignatureMethod.RSA_SHA256,
@@ -222,9 +222,10 @@ class VihfValidator:
             certs = key_info_certificates(signature)
             signer = leaf_of(certs)
             self.trust.check(signer, certs)
+        except SignerMissing as exc:
+            raise _fault("wsse:SecurityTokenUnavailable", f"VIHF signer refused: {exc}", "KeyInfo") from None
         except UntrustedSigner as exc:
-            subcode = "wsse:SecurityTokenUnavailable" if "missing" in str(exc) else "wsse:FailedAuthentication"
-            raise _fault(subcode, f"VIHF signer refused: {exc}", "KeyInfo") from None
+            raise _fault("wsse:FailedAuthentication", f"VIHF signer refused: {exc}", "KeyInfo") from None
         return signer
 
     def _check_time(self, assertion: etree._Element) -> None:
