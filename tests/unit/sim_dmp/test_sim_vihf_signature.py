@@ -139,6 +139,18 @@ def test_signed_assertion_wrapped_in_an_unsigned_one_is_refused(pki, validator, 
     assert fault.subcode == "wsse:FailedCheck"
 
 
+def test_signature_covering_another_element_is_refused(pki, validator):
+    # Validly signed with a trusted key, but over the Subject alone: the attributes would be unsigned.
+    assertion = box_vihf(pki.signer)
+    assertion.find(f"{{{SAML}}}Subject").set("ID", "_subject")
+    signature = assertion.find(f"{{{DS}}}Signature")
+    signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference").set("URI", "#_subject")
+    resign(signature, pki.signer.key, transforms=[ENVELOPED, EXC])
+    fault = _refusal(validator, envelope_bytes(assertion))
+    assert fault.subcode == "wsse:FailedCheck"
+    assert "Reference" in fault.reason
+
+
 def test_signer_outside_the_trusted_pki_is_refused(pki, validator):
     fault = _refusal(validator, envelope_bytes(box_vihf(pki.rogue)))
     assert fault.subcode == "wsse:FailedAuthentication"
