@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tls-cert", help="server certificate (PEM, may hold the chain); enables HTTPS")
     parser.add_argument("--tls-key", help="server private key (PEM)")
     parser.add_argument("--client-ca", help="CA bundle; when given, clients must present a certificate it issued")
-    parser.add_argument("--signing-ca", help="trust anchors (PEM) for the VIHF signing certificates")
+    parser.add_argument("--signing-ca", help="trust anchors (PEM) for the VIHF and DSG signing certificates; "
+                                             "without it every signed request is refused")
     parser.add_argument("--json", action="store_true", help="print the start-up line as JSON")
     parser.set_defaults(func=run)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import io
 import re
@@ -16,7 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from drimbox.crypto.pki import Issued, issue_certificate, make_name, make_root_ca
-from drimbox.crypto.xmlsig import sign_enveloped
+from drimbox.crypto.xmlsig import MANIFEST_TYPE, sign_enveloped, sign_xades_enveloping
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"
@@ -55,7 +56,9 @@ class TestPki:
     rogue_signer: Issued  # self-made root, not trusted
 
 
+@functools.cache
 def make_test_pki() -> TestPki:
+    """One test PKI per session: the simulator trusts its root, lots are signed by its signer by default."""
     root = make_root_ca()
     intermediate = issue_certificate(root, make_name("TEST AC ORGANISATIONS", ou="IGC-SANTE TEST"), profile="ca")
     signer = issue_certificate(intermediate, make_name("DRIMbox", ou=STRUCTURE, o="CABINET TEST"), profile="signing")
@@ -140,17 +143,25 @@ def build_kos(uid: str, patient_id: str = INS) -> bytes:
     return buf.getvalue()
 
 
-def build_signature_document(documents: dict[str, bytes]) -> bytes:
-    """A DSG-shaped document: ds:Signature enveloping a ds:Manifest of {uniqueId: bytes} (not really signed)."""
+DSG_PURPOSE = "1.2.840.10065.1.12.1.14"
+
+
+def build_signature_document(documents: dict[str, bytes], signer: Issued | None = None, *,
+                             purpose: str = DSG_PURPOSE) -> bytes:
+    """An IHE DSG document: XAdES enveloping a ds:Manifest of {uniqueId: bytes} and the purpose of signature."""
     ds_ns = "http://www.w3.org/2000/09/xmldsig#"
-    signature = etree.Element(q(ds_ns, "Signature"), nsmap={"ds": ds_ns})
-    sub(signature, ds_ns, "SignedInfo")
-    sub(signature, ds_ns, "SignatureValue", "AA==")
-    manifest = sub(sub(signature, ds_ns, "Object"), ds_ns, "Manifest", Id="IHEManifest")
+    signer = signer or make_test_pki().signer
+    manifest = etree.Element(q(ds_ns, "Manifest"), Id="IHEManifest", nsmap={"ds": ds_ns})
     for unique_id, data in documents.items():
         ref = sub(manifest, ds_ns, "Reference", URI=f"urn:oid:{unique_id}")
         sub(ref, ds_ns, "DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
         sub(ref, ds_ns, "DigestValue", base64.b64encode(hashlib.sha256(data).digest()).decode())
+    signature_id = f"sig-{uuid.uuid4().hex}"
+    holder = etree.Element(q(ds_ns, "Object"), Id="purposeOfSignatureObject", nsmap={"ds": ds_ns})
+    sub(sub(holder, ds_ns, "SignatureProperties"), ds_ns, "SignatureProperty", purpose, Id="purposeOfSignature",
+        Target=f"#{signature_id}")
+    signature = sign_xades_enveloping([(manifest, MANIFEST_TYPE), (holder, ds_ns + "SignatureProperties")],
+                                      signer.key, signer.cert, signer.chain[:1], signature_id=signature_id)
     return etree.tostring(signature, xml_declaration=True, encoding="UTF-8")
 
 

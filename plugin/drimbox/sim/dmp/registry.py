@@ -13,21 +13,17 @@ from lxml import etree
 
 from . import constants as c
 from . import rules
+from .dsg import DsgRefused, verify_dsg
 from .errors import ErrorCollector, RegistryErrorItem, XdsRefusal
 from .metadata import DocumentEntryView, Submission, SubmissionSetView, assign_uuids, read_submission
 from .mtom import cid_from_href
 from .queries import leaf_class, object_ref, read_query, run_query
 from .responses import adhoc_query_response, registry_response, retrieve_response
+from .signers import SignerTrust
 from .store import DmpStore, StoredDocument
 from .vihf import VihfContext, normalize_structure_id
 
 KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
-DSG_DIGESTS = {
-    "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
-    "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
-    "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
-    "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
-}
 
 
 def _code_string(doc: DocumentEntryView, scheme: str) -> str:
@@ -36,9 +32,11 @@ def _code_string(doc: DocumentEntryView, scheme: str) -> str:
 
 
 class DmpRegistry:
-    def __init__(self, store: DmpStore, repository_unique_id: str = c.REPOSITORY_UNIQUE_ID):
+    def __init__(self, store: DmpStore, repository_unique_id: str = c.REPOSITORY_UNIQUE_ID,
+                 signers: SignerTrust | None = None):
         self.store = store
         self.repository_unique_id = repository_unique_id
+        self.signers = signers or SignerTrust(())  # no anchor: every DSG signature is refused
         # Registry-state checks and the write must not interleave between two submissions.
         self._submit_lock = threading.Lock()
 
@@ -151,41 +149,29 @@ class DmpRegistry:
             errors.add("XDSPatientIdDoesNotMatch", f"KOS {doc.id}: DICOM PatientID {ds.get('PatientID')!r} is not "
                                                    f"the INS {ins!r} of the DocumentEntry", doc.id)
 
-    @staticmethod
-    def _check_signature_content(errors: ErrorCollector, doc: DocumentEntryView, data: bytes,
+    def _check_signature_content(self, errors: ErrorCollector, doc: DocumentEntryView, data: bytes,
                                  sub: Submission, contents: dict[str, bytes]) -> None:
-        """IHE DSG: the signature's ds:Manifest must list every other document of the lot with its digest."""
+        """IHE DSG: a valid XAdES signature whose signed manifest lists every other document with its digest."""
         try:
-            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
-        except etree.XMLSyntaxError as exc:
-            errors.add("InvalidDocumentContent", f"signature {doc.id}: not well-formed XML ({exc})", doc.id)
+            verified = verify_dsg(data, self.signers)
+        except DsgRefused as exc:
+            errors.add("InvalidDocumentContent", f"signature {doc.id}: {exc}", doc.id)
             return
-        if root.tag != f"{{{c.DS}}}Signature" and root.find(f".//{{{c.DS}}}Signature") is None:
-            errors.add("InvalidDocumentContent", f"signature {doc.id}: no ds:Signature element", doc.id)
-            return
-        manifest = root.find(f".//{{{c.DS}}}Manifest")
-        if manifest is None:
-            errors.add("InvalidDocumentContent", f"signature {doc.id}: no IHE DSG ds:Manifest", doc.id)
-            return
-        listed: dict[str, etree._Element] = {}
-        for ref in manifest.iterfind(f"{{{c.DS}}}Reference"):
-            listed[ref.get("URI", "").removeprefix("urn:oid:")] = ref
-        for other in sub.documents:
-            if other.id == doc.id or other.id not in contents:
-                continue
-            ref = listed.get(other.unique_id)
-            if ref is None:
+        if verified.purpose != c.SIG_EVENT_CODE:
+            errors.add("InvalidDocumentContent", f"signature {doc.id}: purposeOfSignature {verified.purpose!r} is "
+                                                 f"not {c.SIG_EVENT_CODE}", doc.id)
+        lot = {other.unique_id: contents[other.id] for other in sub.documents
+               if other.id != doc.id and other.id in contents}
+        for unique_id in sorted(set(verified.digests) - set(lot)):
+            errors.add("InvalidDocumentContent", f"signature {doc.id}: manifest lists {unique_id}, which is not a "
+                                                 "document of this submission", doc.id)
+        for unique_id, document in lot.items():
+            listed = verified.digests.get(unique_id)
+            if listed is None:
                 errors.add("InvalidDocumentContent", f"signature {doc.id}: manifest does not list document "
-                                                     f"{other.unique_id}", doc.id)
-                continue
-            method = ref.find(f"{{{c.DS}}}DigestMethod")
-            algorithm = DSG_DIGESTS.get(method.get("Algorithm", "") if method is not None else "")
-            value = (ref.findtext(f"{{{c.DS}}}DigestValue") or "").strip()
-            if algorithm is None:
-                errors.add("InvalidDocumentContent", f"signature {doc.id}: unsupported digest method for "
-                                                     f"{other.unique_id}", doc.id)
-            elif base64.b64encode(hashlib.new(algorithm, contents[other.id]).digest()).decode() != value:
-                errors.add("InvalidDocumentContent", f"signature {doc.id}: manifest digest of {other.unique_id} "
+                                                     f"{unique_id}", doc.id)
+            elif hashlib.new(listed[0], document).digest() != listed[1]:
+                errors.add("InvalidDocumentContent", f"signature {doc.id}: manifest digest of {unique_id} "
                                                      "does not match the submitted bytes", doc.id)
 
     @staticmethod

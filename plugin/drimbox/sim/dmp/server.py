@@ -20,6 +20,7 @@ from .faults import FaultInjector
 from .mtom import build_mtom, parse_soap_request
 from .registry import DmpRegistry
 from .responses import adhoc_query_response, registry_response, retrieve_response
+from .signers import SignerTrust
 from .soap import fault_envelope, read_envelope, response_envelope
 from .store import DmpStore
 from .vihf import VihfValidator
@@ -169,7 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(404, {"error": f"no SOAP endpoint {route[1]!r}"})
         if self.server.simulator.client_ca and not self._client_certificate():
             self._read_body()
-            return self._send_json(403, {"error": "mutual TLS: a client certificate issued by the DMP's CA is required"})
+            return self._send_json(403, {"error": "mutual TLS: a client certificate issued by the DMP's CA is "
+                                                  "required"})
         return self._soap(route[1])
 
     def _client_certificate(self) -> dict | None:
@@ -313,7 +315,9 @@ class DmpSimulator:
         self.repository_unique_id = repository_unique_id
         self.faults = FaultInjector()
         self.request_log: collections.deque = collections.deque(maxlen=request_log_size)
-        self.vihf = VihfValidator.from_ca_file(signing_ca)
+        # The same signing CAs are trusted for the VIHF and for the DSG signature of a submission.
+        self.signers = SignerTrust.from_pem_file(signing_ca)
+        self.vihf = VihfValidator(self.signers)
         self._store: DmpStore | None = None
         self._registry: DmpRegistry | None = None
         self._server: _Server | None = None
@@ -348,7 +352,7 @@ class DmpSimulator:
         if self._server is not None:
             return self
         self._store = DmpStore(self.data_dir)
-        self._registry = DmpRegistry(self._store, self.repository_unique_id)
+        self._registry = DmpRegistry(self._store, self.repository_unique_id, self.signers)
         self._server = _Server((self.host, self.requested_port), _Handler, self, self._ssl_context())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="dmp-sim", daemon=True)

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from lxml import etree
-from signxml import SignatureConfiguration, SignatureMethod, XMLVerifier
+from signxml import SignatureConfiguration, SignatureMethod, VerifyResult, XMLVerifier
 from signxml.algorithms import DigestAlgorithm
 
 from . import constants as c
+from .dsig_rules import (
+    C14N_WITH_COMMENTS,
+    ENVELOPED,
+    EXC_C14N,
+    ds,
+    elements_with_id,
+    smuggled_node,
+    transform_algorithms,
+)
 from .errors import SoapFaultError
+from .signers import SignerMissing, SignerTrust, UntrustedSigner, key_info_certificates, leaf_of
 
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 ALLOWED_SIGNATURE_METHODS = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": SignatureMethod.RSA_SHA256,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": SignatureMethod.RSA_SHA512,
@@ -51,6 +58,7 @@ MAY_BE_EMPTY = {"LPS_ID_HOMOLOGATION_DMP"}
 _SECTEUR = re.compile(r"^SA\d{2}\^1\.2\.250\.1\.71\.4\.2\.4$")
 _INS_CX = re.compile(r"^([0-9A-Za-z]{1,20})\^\^\^&(" + "|".join(re.escape(o) for o in c.OID_INS) + r")&ISO\^NH$")
 _DN_PART = re.compile(r"\s*((?:[^,\\]|\\.)+)\s*(?:,|$)")
+_DN_ALIASES = {"S": "ST", "2.5.4.8": "ST", "2.5.4.3": "CN", "2.5.4.11": "OU", "2.5.4.10": "O", "2.5.4.6": "C"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ def _dn_set(text: str) -> set[tuple[str, str]]:
     for m in _DN_PART.finditer(text.strip()):
         key, _, value = m.group(1).partition("=")
         key = key.strip().upper()
-        key = {"S": "ST", "2.5.4.8": "ST", "2.5.4.3": "CN", "2.5.4.11": "OU", "2.5.4.10": "O", "2.5.4.6": "C"}.get(key, key)
+        key = _DN_ALIASES.get(key, key)
         pairs.add((key, value.strip().replace("\\", "")))
     return pairs
 
@@ -98,18 +106,19 @@ def _parse_instant(value: str, what: str) -> dt.datetime:
 
 
 class VihfValidator:
-    """Built once per simulator; validates assertions concurrently (no mutable state)."""
+    """Built once per simulator; validates assertions concurrently (no mutable state).
 
-    def __init__(self, trust_anchors: list[x509.Certificate] | None = None, clock_skew_seconds: int = 300):
-        self.trust_anchors = trust_anchors or []
+    Only the node-set signxml returns as verified is read; the assertion as parsed from the envelope is used for
+    the shape checks that decide whether to verify it at all.
+    """
+
+    def __init__(self, trust: SignerTrust, clock_skew_seconds: int = 300):
+        self.trust = trust
         self.skew = dt.timedelta(seconds=clock_skew_seconds)
 
     @classmethod
     def from_ca_file(cls, path: str | None) -> "VihfValidator":
-        if not path:
-            return cls([])
-        with open(path, "rb") as fh:
-            return cls(x509.load_pem_x509_certificates(fh.read()))
+        return cls(SignerTrust.from_pem_file(path))
 
     def validate(self, security: etree._Element | None) -> VihfContext:
         if security is None:
@@ -118,15 +127,11 @@ class VihfValidator:
         if len(assertions) != 1:
             raise _fault("wsse:InvalidSecurity",
                          f"wsse:Security must hold exactly one saml2:Assertion (found {len(assertions)})")
-        assertion = assertions[0]
+        assertion, signer = self._verified_assertion(security, assertions[0])
         if assertion.get("Version") != "2.0":
             raise _fault("wsse:InvalidSecurityToken", "saml2:Assertion/@Version must be 2.0", "Version")
-        assertion_id = assertion.get("ID", "")
-        if not assertion_id:
-            raise _fault("wsse:InvalidSecurityToken", "saml2:Assertion/@ID missing", "ID")
         self._check_time(assertion)
         issuer = self._check_issuer(assertion)
-        signer = self._check_signature(assertion, assertion_id)
         if _dn_set(issuer) != _dn_set(signer.subject.rfc4514_string()):
             raise _fault("wsse:FailedAuthentication",
                          f"saml2:Issuer {issuer!r} is not the subject DN of the signing certificate "
@@ -144,6 +149,84 @@ class VihfValidator:
                          "AuthnContextClassRef")
         attributes = self._attributes(assertion)
         return self._check_attributes(attributes, name_id, issuer)
+
+    def _verified_assertion(self, security: etree._Element,
+                            assertion: etree._Element) -> tuple[etree._Element, x509.Certificate]:
+        """The assertion as signxml verified it (signature removed, comments excised); the only tree read later."""
+        smuggled = smuggled_node(security)
+        if smuggled:
+            raise _fault("wsse:InvalidSecurityToken", f"wsse:Security holds {smuggled}: comments and processing "
+                         "instructions are not signed and are refused", "Assertion")
+        signatures = list(security.iter(ds("Signature")))
+        if len(signatures) != 1 or signatures[0].getparent() is not assertion:
+            raise _fault("wsse:FailedCheck", "the VIHF assertion must carry exactly one enveloped ds:Signature and "
+                         f"wsse:Security no other (found {len(signatures)})", "Signature")
+        signature = signatures[0]
+        if assertion.index(signature) != 1:
+            raise _fault("wsse:InvalidSecurityToken", "ds:Signature must directly follow saml2:Issuer (SAML schema)",
+                         "Signature")
+        assertion_id = assertion.get("ID", "")
+        if not assertion_id:
+            raise _fault("wsse:InvalidSecurityToken", "saml2:Assertion/@ID missing", "ID")
+        holders = elements_with_id(assertion, assertion_id)
+        if holders != [assertion]:
+            raise _fault("wsse:FailedCheck", f"ID {assertion_id!r} is carried by {len(holders)} elements of the "
+                         "message (signature wrapping?)", "ID")
+        self._check_signature_shape(signature, assertion_id)
+        signer = self._signer(assertion)
+        try:
+            result = XMLVerifier().verify(assertion, x509_cert=signer, id_attribute="ID", expect_config=_CONFIG)
+        except Exception as exc:  # signxml raises several exception types; all mean "does not verify"
+            raise _fault("wsse:FailedCheck", f"VIHF signature does not verify: {exc}", "Signature") from None
+        signed = result.signed_xml if isinstance(result, VerifyResult) else None
+        if (signed is None or signed.tag != f"{{{c.SAML2}}}Assertion" or signed.get("ID") != assertion_id
+                or next(signed.iter(ds("Signature")), None) is not None):
+            raise _fault("wsse:FailedCheck", "the VIHF signature does not cover the assertion it is enveloped in",
+                         "Signature")
+        return signed, signer
+
+    @staticmethod
+    def _check_signature_shape(signature: etree._Element, assertion_id: str) -> None:
+        signed_info = signature.find(ds("SignedInfo"))
+        if signed_info is None:
+            raise _fault("wsse:FailedCheck", "ds:SignedInfo missing", "Signature")
+        c14n = signed_info.find(ds("CanonicalizationMethod"))
+        if c14n is not None and c14n.get("Algorithm") in C14N_WITH_COMMENTS:
+            raise _fault("wsse:UnsupportedAlgorithm", f"SignedInfo canonicalization {c14n.get('Algorithm')} keeps "
+                         "comments: WithComments canonicalizations are refused", "CanonicalizationMethod")
+        if c14n is None or c14n.get("Algorithm") != EXC_C14N:
+            raise _fault("wsse:UnsupportedAlgorithm", f"SignedInfo CanonicalizationMethod must be {EXC_C14N}",
+                         "CanonicalizationMethod")
+        method = signed_info.find(ds("SignatureMethod"))
+        if method is None or method.get("Algorithm") not in ALLOWED_SIGNATURE_METHODS:
+            raise _fault("wsse:UnsupportedAlgorithm",
+                         f"SignatureMethod {None if method is None else method.get('Algorithm')!r} refused: "
+                         "RSA-SHA256 required", "SignatureMethod")
+        refs = signed_info.findall(ds("Reference"))
+        if len(refs) != 1 or refs[0].get("URI") != f"#{assertion_id}":
+            raise _fault("wsse:FailedCheck", f"the signature must have one Reference to #{assertion_id}",
+                         "Reference")
+        transforms = transform_algorithms(refs[0])
+        if any(t in C14N_WITH_COMMENTS for t in transforms):
+            raise _fault("wsse:UnsupportedAlgorithm", "a WithComments canonicalization is refused: comments are "
+                         "not part of what the VIHF may assert", "Transforms")
+        if transforms != [ENVELOPED, EXC_C14N]:
+            raise _fault("wsse:FailedCheck", "Reference transforms must be exactly enveloped-signature then "
+                         f"exc-c14n (got {transforms})", "Transforms")
+
+    def _signer(self, assertion: etree._Element) -> x509.Certificate:
+        signature = assertion.find(ds("Signature"))
+        if signature is None:
+            raise _fault("wsse:FailedCheck", "the VIHF assertion is not signed", "Signature")
+        try:
+            certs = key_info_certificates(signature)
+            signer = leaf_of(certs)
+            self.trust.check(signer, certs)
+        except SignerMissing as exc:
+            raise _fault("wsse:SecurityTokenUnavailable", f"VIHF signer refused: {exc}", "KeyInfo") from None
+        except UntrustedSigner as exc:
+            raise _fault("wsse:FailedAuthentication", f"VIHF signer refused: {exc}", "KeyInfo") from None
+        return signer
 
     def _check_time(self, assertion: etree._Element) -> None:
         now = dt.datetime.now(dt.timezone.utc)
@@ -175,88 +258,6 @@ class VihfValidator:
             raise _fault("wsse:InvalidSecurityToken", "saml2:Issuer is empty", "Issuer")
         return issuer
 
-    def _check_signature(self, assertion: etree._Element, assertion_id: str) -> x509.Certificate:
-        signatures = assertion.findall(f"{{{c.DS}}}Signature")
-        if len(signatures) != 1:
-            raise _fault("wsse:FailedCheck", "the VIHF assertion must carry exactly one enveloped ds:Signature",
-                         "Signature")
-        signature = signatures[0]
-        if assertion.index(signature) != 1:
-            raise _fault("wsse:InvalidSecurityToken", "ds:Signature must directly follow saml2:Issuer (SAML schema)",
-                         "Signature")
-        signed_info = signature.find(f"{{{c.DS}}}SignedInfo")
-        if signed_info is None:
-            raise _fault("wsse:FailedCheck", "ds:SignedInfo missing", "Signature")
-        c14n = signed_info.find(f"{{{c.DS}}}CanonicalizationMethod")
-        if c14n is None or c14n.get("Algorithm") != EXC_C14N:
-            raise _fault("wsse:UnsupportedAlgorithm", f"SignedInfo CanonicalizationMethod must be {EXC_C14N}",
-                         "CanonicalizationMethod")
-        method = signed_info.find(f"{{{c.DS}}}SignatureMethod")
-        if method is None or method.get("Algorithm") not in ALLOWED_SIGNATURE_METHODS:
-            raise _fault("wsse:UnsupportedAlgorithm",
-                         f"SignatureMethod {None if method is None else method.get('Algorithm')!r} refused: "
-                         "RSA-SHA256 required", "SignatureMethod")
-        refs = signed_info.findall(f"{{{c.DS}}}Reference")
-        if len(refs) != 1 or refs[0].get("URI") != f"#{assertion_id}":
-            raise _fault("wsse:FailedCheck", f"the signature must have one Reference to #{assertion_id}",
-                         "Reference")
-        transforms = [t.get("Algorithm") for t in refs[0].iterfind(f"{{{c.DS}}}Transforms/{{{c.DS}}}Transform")]
-        if ENVELOPED not in transforms or EXC_C14N not in transforms:
-            raise _fault("wsse:FailedCheck", "Reference transforms must be enveloped-signature + exc-c14n",
-                         "Transforms")
-        certs = self._keyinfo_certificates(signature)
-        signer = self._leaf(certs)
-        try:
-            XMLVerifier().verify(assertion, x509_cert=signer, id_attribute="ID", expect_config=_CONFIG)
-        except Exception as exc:  # signxml raises several exception types; all mean "does not verify"
-            raise _fault("wsse:FailedCheck", f"VIHF signature does not verify: {exc}", "Signature") from None
-        self._check_chain(signer, certs)
-        return signer
-
-    @staticmethod
-    def _keyinfo_certificates(signature: etree._Element) -> list[x509.Certificate]:
-        texts = signature.findall(f"{{{c.DS}}}KeyInfo/{{{c.DS}}}X509Data/{{{c.DS}}}X509Certificate")
-        if not texts:
-            raise _fault("wsse:SecurityTokenUnavailable", "ds:KeyInfo/X509Data/X509Certificate missing", "KeyInfo")
-        certs = []
-        for el in texts:
-            try:
-                certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((el.text or "").split()))))
-            except ValueError:
-                raise _fault("wsse:InvalidSecurityToken", "ds:X509Certificate is not a DER certificate",
-                             "KeyInfo") from None
-        return certs
-
-    @staticmethod
-    def _leaf(certs: list[x509.Certificate]) -> x509.Certificate:
-        issuers = {cert.issuer for cert in certs if cert.issuer != cert.subject}
-        for cert in certs:
-            if cert.subject not in issuers:
-                return cert
-        return certs[0]
-
-    def _check_chain(self, signer: x509.Certificate, certs: list[x509.Certificate]) -> None:
-        now = dt.datetime.now(dt.timezone.utc)
-        if not (signer.not_valid_before_utc <= now <= signer.not_valid_after_utc):
-            raise _fault("wsse:FailedAuthentication", "the VIHF signing certificate is outside its validity period",
-                         "KeyInfo")
-        if not self.trust_anchors:
-            return
-        pool = [cert for cert in certs if cert is not signer]
-        current = signer
-        for _ in range(6):
-            for anchor in self.trust_anchors:
-                if current.issuer == anchor.subject and _issued_by(current, anchor):
-                    return
-            parent = next((p for p in pool if current.issuer == p.subject and _issued_by(current, p)), None)
-            if parent is None or not (parent.not_valid_before_utc <= now <= parent.not_valid_after_utc):
-                break
-            pool.remove(parent)
-            current = parent
-        raise _fault("wsse:FailedAuthentication",
-                     f"the VIHF signing certificate ({signer.subject.rfc4514_string()}) does not chain to a trusted "
-                     "signing CA", "KeyInfo")
-
     @staticmethod
     def _attributes(assertion: etree._Element) -> dict[str, list[etree._Element]]:
         found: dict[str, list[etree._Element]] = {}
@@ -283,7 +284,8 @@ class VihfValidator:
             return value
 
         def bad(name: str, value: str, expected: str) -> SoapFaultError:
-            return _fault("wsse:InvalidSecurityToken", f"VIHF attribute {name} = {value!r} is invalid: {expected}", name)
+            return _fault("wsse:InvalidSecurityToken", f"VIHF attribute {name} = {value!r} is invalid: {expected}",
+                          name)
 
         plain = {name: text(name) for name in REQUIRED_ATTRIBUTES
                  if name not in ("urn:oasis:names:tc:xacml:2.0:subject:role",
@@ -323,10 +325,3 @@ class VihfValidator:
         return VihfContext(name_id, structure, resource, purpose.get("code"), plain["Authentification_Mode"], issuer,
                            summary)
 
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (ValueError, TypeError, Exception):
-        return False
