@@ -129,7 +129,7 @@ def _sample(args: argparse.Namespace) -> int:
                            order=f"ORD-{args.accession}" if args.accession else "",
                            order_issuer=samples.DEMO_ORDER_ISSUER if args.accession else "")
         cda = samples.make_cda(report_id=args.report_id, studies=[study], modalities=tuple(args.modality or ["CT"]),
-                               replaces_report_id=args.replaces)
+                               replaces_report_id=args.replaces if args.event == "replace" else None)
         if args.type == "oru":
             data = samples.make_oru(cda, event=args.event, control_id=args.control_id, separator=separator)
         else:

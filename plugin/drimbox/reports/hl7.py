@@ -4,7 +4,9 @@
 ``warnings`` (used, but something was odd). Event mapping (spec-facts section 2):
 
 - ORU^R01: ORC-1 ``CA`` or OBX-11 ``D`` -> withdraw; ORC-1 ``RO`` or OBX-11 ``C`` -> replace; OBX-11 ``F`` (or
-  empty with ORC-1 ``NW``) -> publish; any other OBX-11 (e.g. ``P``) is refused;
+  empty with ORC-1 ``NW``) -> publish, or replace when the CDA itself replaces a parent (``relatedDocument
+  typeCode="RPLC"``: national messages keep ORC-1 ``NW`` for a version 2); any other OBX-11 (e.g. ``P``) is
+  refused;
 - MDM: ``T02`` publish, ``T10`` replace (TXA-13 = replaced id), ``T04`` withdraw; TXA-12 = report id;
 - OMI^O23 with ORC-1 ``CA`` -> cancel (IPC-1 accession, IPC-3 study UID, IPC-5 modality).
 
@@ -14,8 +16,10 @@ Patient: PID-3 repetitions (INS = any repetition whose assigning authority OID i
 INS, birth date, sex and birth name agree.
 
 PRT-8 (the ``SB`` participation, else the first PRT with PRT-8) is the sending structure: id from PRT-8.10,
-else PRT-8.3. It must equal the CDA author's representedOrganization id; a one-character type prefix
-(FINESS ``1``, SIRET ``3``, RPPS ``4``) present on one side only is tolerated.
+else PRT-8.3. It may differ from the CDA author's representedOrganization id (the national update test
+message names another "Sending Facility"): the CDA's author organisation publishes and a difference is only a
+warning for the operator; a one-character type prefix (FINESS ``1``, SIRET ``3``, RPPS ``4``) present on one
+side only is not even a difference.
 """
 
 from __future__ import annotations
@@ -144,8 +148,7 @@ class _Parser:
         if event is ReportEvent.REPLACE and not replaces:
             self.warnings.append("replacement without the replaced report id (no TXA-13, no CDA relatedDocument RPLC)")
         if event is ReportEvent.PUBLISH and report and report.replaces_report_id:
-            self.warnings.append(
-                f"the message says publish but the CDA replaces {report.replaces_report_id} (relatedDocument RPLC)")
+            event = ReportEvent.REPLACE
 
         if report:
             patient = self._merge_patient(patient, report.patient)
@@ -153,9 +156,9 @@ class _Parser:
             self.warnings.append("no INS in PID-3")
         sending = self._sending_structure(message)
         if report and sending and report.organization.id and not _same_structure(sending, report.organization.id):
-            self.errors.append(
-                f"PRT-8 sending structure {sending!r} does not match the CDA author's representedOrganization id "
-                f"{report.organization.id!r}")
+            self.warnings.append(
+                f"PRT-8 sending structure {sending!r} differs from the CDA author's representedOrganization id "
+                f"{report.organization.id!r}: published under the CDA's author organisation")
         return {
             "event": event,
             "report_id": report_id,

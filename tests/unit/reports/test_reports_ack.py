@@ -2,7 +2,8 @@ import pytest
 
 from drimbox.reports.ack import build_ack, read_ack
 from drimbox.reports.v2 import parse_er7
-from drimbox.samples.reports import make_mdm, make_oru
+from drimbox.reports.model import PatientIdentity
+from drimbox.samples.reports import DEMO_PATIENT, make_mdm, make_oru
 
 
 def segments(ack: bytes):
@@ -73,9 +74,12 @@ def test_ack_for_parsed_messages():
     unvalidated = make_oru(control_id="W1", ins_validated=False)
     segs, _ = segments(ack_for(unvalidated, parse_message(unvalidated)))
     assert segs["MSA"].field(1) == "AA" and segs["ERR"].field(4) == "W" and "VALI" in segs["ERR"].component(8)
-    mismatch = make_oru(control_id="E1", sending_structure="1999999999")
+    other_sender = make_oru(control_id="W2", sending_structure="1999999999")
+    segs, _ = segments(ack_for(other_sender, parse_message(other_sender)))
+    assert segs["MSA"].field(1) == "AA" and segs["ERR"].field(4) == "W" and "PRT-8" in segs["ERR"].component(8)
+    mismatch = make_oru(control_id="E1", patient=PatientIdentity(**{**DEMO_PATIENT.__dict__, "sex": "M"}))
     segs, _ = segments(ack_for(mismatch, parse_message(mismatch)))
-    assert segs["MSA"].field(1) == "AE" and "PRT-8" in segs["ERR"].component(8)
+    assert segs["MSA"].field(1) == "AE" and "sex mismatch" in segs["ERR"].component(8)
     other = make_oru(control_id="T1").replace(b"ORU^R01^ORU_R01", b"ADT^A08^ADT_A01")
     segs, _ = segments(ack_for(other, parse_message(other)))
     assert (segs["MSA"].field(1), segs["ERR"].component(3, 1)) == ("AR", "200")
