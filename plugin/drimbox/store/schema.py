@@ -115,4 +115,8 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE instances ADD COLUMN sop_instance_uid TEXT",
         "ALTER TABLE instances ADD COLUMN instance_number INTEGER",
     ],
+    [
+        # accepted with warnings (AA + ERR severity W): shown to the operator next to the refusals
+        "ALTER TABLE messages ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
+    ],
 ]
