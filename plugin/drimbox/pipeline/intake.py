@@ -173,6 +173,10 @@ class ReportIntake:
         if existing is not None and existing.state == ReportState.ACTIVE and existing.cda == message.cda:
             outcome.warnings.append(f"report {report.report_id} was already received; nothing changes")
             return
+        if existing is not None and existing.state == ReportState.REPLACED and existing.cda == message.cda:
+            outcome.warnings.append(f"report {report.report_id} was already received and has been replaced by "
+                                    f"{existing.replaced_by_report_id}; nothing changes")
+            return
         if existing is not None and existing.state != ReportState.REJECTED and existing.cda not in (None, message.cda):
             outcome.code = "AE"
             outcome.error_code = ERR_DUPLICATE_KEY

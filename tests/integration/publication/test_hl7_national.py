@@ -279,7 +279,8 @@ def test_the_national_scenario_through_one_box(box, operator, sim, dmp_view, tmp
 
     # a report for two studies (ORU^R01, ORC NW): one lot per study
     r1 = new_uid()
-    sent(make_oru(cda(r1)))
+    first_message = make_oru(cda(r1))
+    sent(first_message)
     kos1 = manifests()
     registered(kos1)
 
@@ -300,7 +301,11 @@ def test_the_national_scenario_through_one_box(box, operator, sim, dmp_view, tmp
     kos3 = manifests(after=kos2)
     registered(kos3, replaced=kos2)
 
-    # a withdrawal by ORU^R01 ORC CA: deletion of both entries
+    # the RIS sends the first version again (a retransmission): nothing changes
+    code, text = mllp(box, first_message)
+    assert code == "AA" and "replaced by" in text, text
+
+    # a withdrawal by ORU^R01 ORC CA: deletion of both entries (not a return of the first version)
     sent(make_oru(None, event="withdraw", report_id=r3))
     deleted(kos3)
 

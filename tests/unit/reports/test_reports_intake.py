@@ -152,6 +152,27 @@ def test_a_refused_report_may_be_sent_again_corrected(store):
     assert record is not None and record.state == ReportState.ACTIVE
 
 
+def test_a_replaced_report_sent_again_stays_replaced(store):
+    """A retransmission of version 1 after its replacement must not bring it back into force."""
+    intake, scheduled = intake_for(store)
+    first_id, second_id, study_uid = new_uid(), new_uid(), new_uid()
+    original = oru(first_id, study_uid, "V1")
+    assert intake.receive_hl7(original)[1].code == "AA"
+    replacement = make_oru(make_cda(report_id=second_id, studies=[demo_order(study_uid)], replaces_report_id=first_id,
+                                    version=2), control_id="V2")
+    assert intake.receive_hl7(replacement)[1].code == "AA"
+    assert len(scheduled) == 2
+    store.set_fact(f"cancelled:{study_uid}", "1.0")
+
+    outcome = intake.receive_hl7(original)[1]
+    assert outcome.code == "AA"
+    assert any("replaced by" in w and second_id in w and "nothing changes" in w for w in outcome.warnings)
+    first = store.get_report(first_id)
+    assert first is not None and first.state == ReportState.REPLACED and first.replaced_by_report_id == second_id
+    assert store.get_fact(f"cancelled:{study_uid}") == "1.0"
+    assert len(scheduled) == 2
+
+
 # --- warnings and transport refusals for the operator ----------------------------------------------------------
 
 
