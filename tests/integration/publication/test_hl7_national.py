@@ -102,20 +102,30 @@ def send(box, message: bytes) -> bytes:
     return send_message("127.0.0.1", box.ports.hl7, message, timeout=30)
 
 
+def national_msh(raw: bytes) -> bytes:
+    """The MSH of the national test messages, template placeholders left in (MSH-3..6, MSH-7, MSH-10)."""
+    first, _, rest = raw.partition(b"\r")
+    assert first.startswith(b"MSH|")
+    return (b"MSH|^~\\&|{{applicationSupplier}}|{{facilitySupplier}}|{{applicationReceiver}}|{{facilityReceiver}}|"
+            b"{{dateMessage}}||ORU^R01^ORU_R01|{{idMessage}}|P|2.5|||||FRA|UNICODE UTF-8|||2.1^CISIS_CDA_HL7_V2\r"
+            + rest)
+
+
 # --- PRT-8, conflicts ----------------------------------------------------------------------------------
 
 
-def test_prt8_other_than_the_cda_author_is_accepted_with_a_warning_and_published_as_the_author(
+def test_national_message_with_another_prt8_is_accepted_with_a_warning_and_published_as_the_cda_author(
         box, operator, sim, dmp_view, tmp_path):
     content, folder = new_study(tmp_path, "n1", series=(("CT", 2),))
     store_scu(box, folder)
     sending = "1999999999"
     assert sending.removeprefix("1") != DEMO_ORGANIZATION.id.removeprefix("1")
-    control_id = f"PRT8-{new_uid()[-12:]}"
-    raw_ack = send(box, make_oru(report_for(content), sending_structure=sending, control_id=control_id))
+    report_id = new_uid()
+    raw_ack = send(box, national_msh(make_oru(report_for(content, report_id=report_id), sending_structure=sending)))
     code, error_code, severity = ack_err(raw_ack)
     text = read_ack(raw_ack)[2]
     assert (code, severity) == ("AA", "W"), text
+    assert read_ack(raw_ack)[1] == "{{idMessage}}"
     assert sending in text and DEMO_ORGANIZATION.id in text
 
     kos = wait_manifest(operator, content.study_uid)["kos"]
@@ -125,8 +135,8 @@ def test_prt8_other_than_the_cda_author_is_accepted_with_a_warning_and_published
     assert f"IDNST^^^{DEMO_ORGANIZATION.id}".encode() in stored.xml
     assert sending.encode() not in stored.xml
 
-    (listed,) = [m for m in problems(operator) if m["control_id"] == control_id]
-    assert listed["ack_code"] == "AA" and listed["errors"] == []
+    (listed,) = [m for m in problems(operator) if m["report_id"] == report_id]
+    assert listed["ack_code"] == "AA" and listed["errors"] == [] and listed["control_id"] == "{{idMessage}}"
     assert any(sending in w and "PRT-8" in w for w in listed["warnings"])
     page = operator.get("/drimbox/ui")
     assert page.status_code == 200 and f'href="/drimbox/messages/{listed["id"]}"' in page.text
