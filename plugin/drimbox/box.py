@@ -19,7 +19,7 @@ from drimbox.pacs.reader import PacsReader
 from drimbox.pacs.rest import OrthancRest
 from drimbox.pipeline.changes import ChangeFollower
 from drimbox.pipeline.instance_facts import InstanceFactsRecorder
-from drimbox.pipeline.intake import ReportIntake
+from drimbox.pipeline.intake import MessageQuota, ReportIntake
 from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
 from drimbox.pipeline.workers import Workers
@@ -62,7 +62,9 @@ class Box:
         self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
         self.instance_facts.on_studies = self.follower.note_studies_with_new_images
         self.workers.follower = self.follower
-        self.intake = ReportIntake(self.store, self._study_summary, self.workers.schedule, settings.publication)
+        self.intake = ReportIntake(self.store, self._study_summary, self.workers.schedule, settings.publication,
+                                   quota=MessageQuota(settings.hl7.message_store_quota_bytes,
+                                                      settings.hl7.min_free_disk_bytes, settings.data_dir))
         self.psc = self._psc_client()
         self.whitelist = self._whitelist_keeper()
         self._stopping = threading.Event()
@@ -136,12 +138,18 @@ class Box:
         self.instance_facts.start()
         self.workers.start()
         if self.settings.hl7.enabled:
-            from drimbox.reports.mllp import MllpServer
+            from drimbox.reports.mllp import MllpLimits, MllpServer
 
-            self.mllp = MllpServer(self.settings.hl7.host, self.settings.hl7.port, self._handle_mllp,
-                                   max_message_bytes=self.settings.hl7.max_message_bytes)
-            self.mllp.start()
-            log.info("HL7 MLLP listener on %s:%d", self.settings.hl7.host, self.mllp.port)
+            hl7 = self.settings.hl7
+            limits = MllpLimits(max_message_bytes=hl7.max_message_bytes, frame_deadline=hl7.frame_deadline_seconds,
+                                idle_timeout=hl7.idle_timeout_seconds, max_connections=hl7.max_connections,
+                                max_connections_per_source=hl7.max_connections_per_source)
+            mllp = MllpServer(hl7.host, hl7.port, self._handle_mllp, limits,
+                              on_refusal=lambda source, reason, sample: self.intake.record_refusal(
+                                  "mllp", source, reason, sample))
+            mllp.start()
+            self.mllp = mllp
+            log.info("HL7 MLLP listener on %s:%d", hl7.host, mllp.port)
         for study_uid in self.store.pending_studies():
             self.workers.schedule(study_uid)
         self.workers.wake_follower()

@@ -66,14 +66,16 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _describe(message: ReportMessage) -> str:
+    event = message.event.value if message.event else "no event"
     lines = [f"{message.message_type or '(no type)'} control id {message.control_id or '(none)'}: "
-             f"{message.event.value if message.event else 'no event'} -> {'usable' if message.usable else 'NOT usable'}"]
+             f"{event} -> {'usable' if message.usable else 'NOT usable'}"]
     if message.report_id:
         lines.append(f"report      {message.report_id}" + (
             f" (replaces {message.replaces_report_id})" if message.replaces_report_id else ""))
     p = message.patient
     if p.ins or p.ipp or p.family:
-        lines.append(f"patient     INS {p.ins or '-'} ({p.ins_oid or '-'}) {'validated' if p.ins_validated else 'not validated'}"
+        validated = "validated" if p.ins_validated else "not validated"
+        lines.append(f"patient     INS {p.ins or '-'} ({p.ins_oid or '-'}) {validated}"
                      f", IPP {p.ipp or '-'}, {p.family} {p.given}, {p.sex or '?'}, born {p.birth_date or '?'}"
                      + (f" in {p.birthplace}" if p.birthplace else ""))
     for study in message.studies:
@@ -129,7 +131,7 @@ def _sample(args: argparse.Namespace) -> int:
                            order=f"ORD-{args.accession}" if args.accession else "",
                            order_issuer=samples.DEMO_ORDER_ISSUER if args.accession else "")
         cda = samples.make_cda(report_id=args.report_id, studies=[study], modalities=tuple(args.modality or ["CT"]),
-                               replaces_report_id=args.replaces)
+                               replaces_report_id=args.replaces if args.event == "replace" else None)
         if args.type == "oru":
             data = samples.make_oru(cda, event=args.event, control_id=args.control_id, separator=separator)
         else:

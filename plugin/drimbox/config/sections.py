@@ -42,8 +42,38 @@ class Hl7Settings:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 2575
-    # Largest message accepted over MLLP (a CDA with its PDF is typically 100 kB - 5 MB).
+    # Largest message accepted over MLLP (a CDA with its PDF is typically 100 kB - 5 MB): past it, AR and close.
     max_message_bytes: int = 32 * 1024 * 1024
+    # A frame (or a run of bytes outside any frame) must be complete within this many seconds of its first byte.
+    frame_deadline_seconds: float = 30.0
+    # A connection with no frame in progress is closed after this many seconds of silence (the RIS reconnects).
+    idle_timeout_seconds: float = 60.0
+    # Open connections: in all, and from one source address (so one source cannot lock the RIS out).
+    max_connections: int = 64
+    max_connections_per_source: int = 8
+    # Stored inbound messages (raw bytes, kept for the operator): past this total, new messages get AR. 0 = no limit.
+    message_store_quota_bytes: int = 4 * 1024 * 1024 * 1024
+    # Free space that must remain on the data directory's disk after storing a message, else AR. 0 = no check.
+    min_free_disk_bytes: int = 1024 * 1024 * 1024
+
+    def validate(self, path: str) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"{path}.Port must be a TCP port (0-65535, 0 = any free port), got {self.port}")
+        for key, value in (("MaxMessageBytes", self.max_message_bytes), ("MaxConnections", self.max_connections),
+                           ("MaxConnectionsPerSource", self.max_connections_per_source)):
+            if value < 1:
+                raise SettingsError(f"{path}.{key} must be at least 1, got {value}")
+        for key, seconds in (("FrameDeadlineSeconds", self.frame_deadline_seconds),
+                             ("IdleTimeoutSeconds", self.idle_timeout_seconds)):
+            if seconds <= 0:
+                raise SettingsError(f"{path}.{key} must be a positive number of seconds, got {seconds}")
+        if self.max_connections_per_source > self.max_connections:
+            raise SettingsError(f"{path}.MaxConnectionsPerSource ({self.max_connections_per_source}) cannot exceed "
+                                f"{path}.MaxConnections ({self.max_connections})")
+        for key, value in (("MessageStoreQuotaBytes", self.message_store_quota_bytes),
+                           ("MinFreeDiskBytes", self.min_free_disk_bytes)):
+            if value < 0:
+                raise SettingsError(f"{path}.{key} must be 0 (no limit) or a number of bytes, got {value}")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,13 @@ shows up on the study for the operator.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from drimbox.config.sections import PublicationSettings
 from drimbox.kos.consistency import find_conflicts
-from drimbox.reports.ack import build_ack
+from drimbox.reports.ack import ERR_DUPLICATE_KEY, ERR_INTERNAL, build_ack
 from drimbox.reports.cda import parse_cda
 from drimbox.reports.errors import ReportError
 from drimbox.reports.flags import DEFAULT_FLAGS
@@ -29,10 +30,35 @@ class StudyLookup(Protocol):
     def __call__(self, study_uid: str) -> StudyContent | None: ...
 
 
+@dataclass(frozen=True)
+class MessageQuota:
+    """How much room inbound messages may take (``Hl7.MessageStoreQuotaBytes``, ``Hl7.MinFreeDiskBytes``)."""
+
+    max_total_bytes: int = 0  # 0: no limit
+    min_free_disk_bytes: int = 0  # 0: no check
+    disk_path: str = ""  # a directory on the store's disk
+    free_bytes: Callable[[str], int] = lambda path: shutil.disk_usage(path).free
+
+    def refusal(self, store: Store, size: int) -> str:
+        """Why a message of ``size`` bytes cannot be kept ("" when it can)."""
+        if self.max_total_bytes:
+            used = store.stored_message_bytes()
+            if used + size > self.max_total_bytes:
+                return (f"message store quota reached: {used} of {self.max_total_bytes} bytes used "
+                        f"(DRIMbox.Hl7.MessageStoreQuotaBytes); the operator must make room")
+        if self.min_free_disk_bytes and self.disk_path:
+            free = self.free_bytes(self.disk_path)
+            if free - size < self.min_free_disk_bytes:
+                return (f"disk quota reached: {free} bytes free on the data disk, {self.min_free_disk_bytes} must "
+                        f"stay free (DRIMbox.Hl7.MinFreeDiskBytes); the operator must make room")
+        return ""
+
+
 @dataclass
 class IntakeOutcome:
     code: str  # AA, AE, AR
     text: str = ""
+    error_code: str = ERR_INTERNAL  # HL7 table 0357, for AE/AR
     message_id: int | None = None
     report_id: str | None = None
     event: str | None = None
@@ -53,11 +79,12 @@ class IntakeOutcome:
 
 class ReportIntake:
     def __init__(self, store: Store, lookup_study: StudyLookup, schedule: Callable[[str], None],
-                 settings: PublicationSettings):
+                 settings: PublicationSettings, quota: MessageQuota | None = None):
         self.store = store
         self.lookup_study = lookup_study
         self.schedule = schedule
         self.settings = settings
+        self.quota = quota or MessageQuota()
 
     # --- entry points ---------------------------------------------------------------------------
     def receive_hl7(self, raw: bytes, channel: str = "mllp") -> tuple[bytes, IntakeOutcome]:
@@ -71,8 +98,13 @@ class ReportIntake:
             ack = build_ack(raw, "AA", outcome.text if outcome.warnings else "",
                             error_code="0" if outcome.warnings else "", severity="W")
         else:
-            ack = build_ack(raw, outcome.code, outcome.text, error_code="207")
+            ack = build_ack(raw, outcome.code, outcome.text, error_code=outcome.error_code)
         return ack, outcome
+
+    def record_refusal(self, channel: str, source: str, reason: str, sample: bytes) -> None:
+        """A transport-level refusal (bad framing, oversize, too many connections): kept for the operator."""
+        message_id = self.store.add_message(channel=channel, raw=sample[:2048], errors=(f"{source}: {reason}",))
+        self.store.set_message_outcome(message_id, "AR", f"{source}: {reason}", (f"{source}: {reason}",))
 
     def receive_cda(self, cda: bytes, *, flags: dict[str, bool] | None = None,
                     channel: str = "rest") -> IntakeOutcome:
@@ -92,6 +124,9 @@ class ReportIntake:
 
     # --- the decision ---------------------------------------------------------------------------
     def _handle(self, raw: bytes, channel: str, message: ReportMessage) -> IntakeOutcome:
+        full = self.quota.refusal(self.store, len(raw))
+        if full:
+            return self._refuse_for_room(raw, channel, message, full)
         message_id = self.store.add_message(
             channel=channel, raw=raw, message_type=message.message_type, control_id=message.control_id,
             event=message.event.value if message.event else None, report_id=message.report_id,
@@ -112,8 +147,18 @@ class ReportIntake:
             outcome.code = "AR"
             outcome.errors = [f"message {message.message_type} carries no event the box handles"]
         outcome.text = "; ".join(outcome.errors or outcome.warnings) or "accepted"
-        self.store.set_message_outcome(message_id, outcome.code, outcome.text, outcome.errors)
+        self.store.set_message_outcome(message_id, outcome.code, outcome.text, outcome.errors, outcome.warnings)
         return outcome
+
+    def _refuse_for_room(self, raw: bytes, channel: str, message: ReportMessage, reason: str) -> IntakeOutcome:
+        """Past the quota the message is refused (AR), and only its header is kept so the operator sees it."""
+        header = raw.lstrip(b"\x0b").split(b"\r", 1)[0][:1024]
+        message_id = self.store.add_message(
+            channel=channel, raw=header, message_type=message.message_type, control_id=message.control_id,
+            event=message.event.value if message.event else None, report_id=message.report_id, errors=(reason,))
+        self.store.set_message_outcome(message_id, "AR", reason, (reason,))
+        return IntakeOutcome(code="AR", text=reason, message_id=message_id, report_id=message.report_id,
+                             event=message.event.value if message.event else None, errors=[reason])
 
     def _publish(self, message: ReportMessage, message_id: int, outcome: IntakeOutcome) -> None:
         report: Report | None = message.report
@@ -127,6 +172,15 @@ class ReportIntake:
         existing = self.store.get_report(report.report_id)
         if existing is not None and existing.state == ReportState.ACTIVE and existing.cda == message.cda:
             outcome.warnings.append(f"report {report.report_id} was already received; nothing changes")
+            return
+        if existing is not None and existing.state == ReportState.REPLACED and existing.cda == message.cda:
+            outcome.warnings.append(f"report {report.report_id} was already received and has been replaced by "
+                                    f"{existing.replaced_by_report_id}; nothing changes")
+            return
+        if existing is not None and existing.state != ReportState.REJECTED and existing.cda not in (None, message.cda):
+            outcome.code = "AE"
+            outcome.error_code = ERR_DUPLICATE_KEY
+            outcome.errors = [_conflict(report, existing.cda, existing.message_id)]
             return
 
         problems: list[str] = []
@@ -177,7 +231,7 @@ class ReportIntake:
         if record.state == ReportState.WITHDRAWN:
             outcome.warnings.append(f"report {report_id} was already withdrawn")
             return
-        self.store.set_report_state(report_id, ReportState.WITHDRAWN, problem="withdrawn by the RIS")
+        self.store.set_report_state(record.report_id, ReportState.WITHDRAWN, problem="withdrawn by the RIS")
         self._touch(record.study_uids)
 
     def _cancel(self, message: ReportMessage, outcome: IntakeOutcome) -> None:
@@ -195,3 +249,13 @@ class ReportIntake:
         for study_uid in study_uids:
             self.store.mark_pending(study_uid)
             self.schedule(study_uid)
+
+
+def _conflict(report: Report, known_cda: bytes | None, known_message: int | None) -> str:
+    try:
+        known_version = str(parse_cda(known_cda or b"").version)
+    except ReportError:
+        known_version = "?"
+    return (f"conflict: report {report.report_id} (version {report.version}) was already received with another "
+            f"content (version {known_version}, message #{known_message}); a changed report needs a new document id "
+            "and a replacement (relatedDocument RPLC): this message is kept but not used")

@@ -22,6 +22,7 @@ ERR_TABLE_VALUE = "103"
 ERR_UNSUPPORTED_MESSAGE_TYPE = "200"
 ERR_UNSUPPORTED_EVENT = "201"
 ERR_UNKNOWN_KEY = "204"
+ERR_DUPLICATE_KEY = "205"
 ERR_INTERNAL = "207"
 _ERR_TEXT = {
     "0": "Message accepted", "100": "Segment sequence error", "101": "Required field missing",

@@ -4,7 +4,9 @@
 ``warnings`` (used, but something was odd). Event mapping (spec-facts section 2):
 
 - ORU^R01: ORC-1 ``CA`` or OBX-11 ``D`` -> withdraw; ORC-1 ``RO`` or OBX-11 ``C`` -> replace; OBX-11 ``F`` (or
-  empty with ORC-1 ``NW``) -> publish; any other OBX-11 (e.g. ``P``) is refused;
+  empty with ORC-1 ``NW``) -> publish, or replace when the CDA itself replaces a parent (``relatedDocument
+  typeCode="RPLC"``: national messages keep ORC-1 ``NW`` for a version 2); any other OBX-11 (e.g. ``P``) is
+  refused;
 - MDM: ``T02`` publish, ``T10`` replace (TXA-13 = replaced id), ``T04`` withdraw; TXA-12 = report id;
 - OMI^O23 with ORC-1 ``CA`` -> cancel (IPC-1 accession, IPC-3 study UID, IPC-5 modality).
 
@@ -14,8 +16,10 @@ Patient: PID-3 repetitions (INS = any repetition whose assigning authority OID i
 INS, birth date, sex and birth name agree.
 
 PRT-8 (the ``SB`` participation, else the first PRT with PRT-8) is the sending structure: id from PRT-8.10,
-else PRT-8.3. It must equal the CDA author's representedOrganization id; a one-character type prefix
-(FINESS ``1``, SIRET ``3``, RPPS ``4``) present on one side only is tolerated.
+else PRT-8.3. It may differ from the CDA author's representedOrganization id (the national update test
+message names another "Sending Facility"): the CDA's author organisation publishes and a difference is only a
+warning for the operator; a one-character type prefix (FINESS ``1``, SIRET ``3``, RPPS ``4``) present on one
+side only is not even a difference.
 """
 
 from __future__ import annotations
@@ -127,7 +131,8 @@ class _Parser:
 
         report_id = report.report_id if report else None
         if report and header_id and not _same_document(header_id, report.report_id):
-            self.warnings.append(f"{'TXA-12' if txa else 'OBR-3'} {header_id!r} differs from the CDA id {report.report_id!r}")
+            self.warnings.append(
+                f"{'TXA-12' if txa else 'OBR-3'} {header_id!r} differs from the CDA id {report.report_id!r}")
         if report_id is None and cda is None:
             if header_id:
                 report_id = header_id
@@ -144,8 +149,7 @@ class _Parser:
         if event is ReportEvent.REPLACE and not replaces:
             self.warnings.append("replacement without the replaced report id (no TXA-13, no CDA relatedDocument RPLC)")
         if event is ReportEvent.PUBLISH and report and report.replaces_report_id:
-            self.warnings.append(
-                f"the message says publish but the CDA replaces {report.replaces_report_id} (relatedDocument RPLC)")
+            event = ReportEvent.REPLACE
 
         if report:
             patient = self._merge_patient(patient, report.patient)
@@ -153,9 +157,9 @@ class _Parser:
             self.warnings.append("no INS in PID-3")
         sending = self._sending_structure(message)
         if report and sending and report.organization.id and not _same_structure(sending, report.organization.id):
-            self.errors.append(
-                f"PRT-8 sending structure {sending!r} does not match the CDA author's representedOrganization id "
-                f"{report.organization.id!r}")
+            self.warnings.append(
+                f"PRT-8 sending structure {sending!r} differs from the CDA author's representedOrganization id "
+                f"{report.organization.id!r}: published under the CDA's author organisation")
         return {
             "event": event,
             "report_id": report_id,
@@ -313,15 +317,16 @@ class _Parser:
                     self.warnings.append(f"PID-3 has a second INS {value}; using {ins}")
             elif id_type.startswith("INS") or id_type == "NH":
                 self.warnings.append(
-                    f"PID-3 repetition {rep_index + 1} looks like an INS but its OID {authority_oid or '(none)'} is not "
-                    "an accepted INS OID; ignored")
+                    f"PID-3 repetition {rep_index + 1} looks like an INS but its OID {authority_oid or '(none)'} "
+                    "is not an accepted INS OID; ignored")
             elif id_type == "PI" and ipp is None:
                 ipp, ipp_issuer = value, authority_oid or authority_ns or None
         names: dict[str, tuple[str, str]] = {}
         for rep in pid.repetitions(5):
             name_type = split_component(rep, pid.delimiters, 7).upper()
             family_name = split_component(rep, pid.delimiters, 1, 1) or split_component(rep, pid.delimiters, 1)
-            names.setdefault("L" if name_type == "B" else name_type, (family_name, split_component(rep, pid.delimiters, 2)))
+            names.setdefault("L" if name_type == "B" else name_type,
+                             (family_name, split_component(rep, pid.delimiters, 2)))
         # Birth name: type L (or B); a name without type is only a fallback and is not trusted for cross-checks.
         self.pid_birth_name_typed = "L" in names
         family, given = names.get("L") or names.get("") or ("", "")

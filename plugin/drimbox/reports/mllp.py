@@ -2,8 +2,17 @@
 
 A frame is ``0x0B <message> 0x1C 0x0D``. The server runs one thread per connection, accepts any number of
 messages per connection and answers each one with the bytes returned by ``handle``. It never dies on bad input:
-bytes outside a frame and oversize frames are answered with an AR ACK (once per bad run) and skipped; if
-``handle`` raises, the answer is an AE ACK naming the error.
+bytes outside a frame are answered with an AR ACK (once per bad run) and skipped; if ``handle`` raises, the
+answer is an AE ACK naming the error.
+
+Limits (``MllpLimits``), so that no client can hold the listener or lock the RIS out:
+- a frame (or a run of bytes outside any frame) must complete within ``frame_deadline`` seconds of its first
+  byte, however slowly it trickles in: past it, AR and close;
+- a connection with nothing in progress is closed after ``idle_timeout`` seconds;
+- a frame larger than ``max_message_bytes`` gets AR and the connection is closed;
+- at most ``max_connections`` open connections, and ``max_connections_per_source`` from one address: a
+  connection past either limit gets AR and is closed at once.
+Each refusal is reported to ``on_refusal(source, reason, sample)`` (the operator's list of problems).
 """
 
 from __future__ import annotations
@@ -11,7 +20,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from drimbox.reports.ack import ERR_INTERNAL, build_ack
 
@@ -104,6 +115,27 @@ class FrameReader:
     def pending(self) -> bool:
         return bool(self._buffer) and self._in_frame
 
+    @property
+    def busy(self) -> bool:
+        """A frame, an oversize frame being skipped or a run of bytes outside any frame is in progress."""
+        return self._in_frame or self._skipping or self._garbage_reported
+
+    def sample(self) -> bytes:
+        """The first bytes of what is in progress (for a refusal's record)."""
+        return bytes(self._buffer[:2048])
+
+
+@dataclass(frozen=True)
+class MllpLimits:
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    frame_deadline: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = 64
+    max_connections_per_source: int = 8
+
+
+RefusalHook = Callable[[str, str, bytes], None]
+
 
 class MllpServer:
     """Threaded MLLP listener. ``port=0`` picks a free port (read it from ``.port`` after ``start()``)."""
@@ -113,20 +145,19 @@ class MllpServer:
         host: str,
         port: int,
         handle: Callable[[bytes], bytes],
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        limits: MllpLimits | None = None,
         *,
-        idle_timeout: float = 600.0,
-        max_connections: int = 64,
+        on_refusal: RefusalHook | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
         self.handle = handle
-        self.max_message_bytes = max_message_bytes
-        self.idle_timeout = idle_timeout
-        self.max_connections = max_connections
+        self.limits = limits or MllpLimits()
+        self.on_refusal = on_refusal
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._per_source: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -135,6 +166,10 @@ class MllpServer:
         if self._listener is None:
             return self._requested_port
         return self._listener.getsockname()[1]
+
+    def connections_from(self, source: str) -> int:
+        with self._lock:
+            return self._per_source.get(source, 0)
 
     def start(self) -> None:
         if self._listener is not None:
@@ -146,8 +181,9 @@ class MllpServer:
             listener.bind((self.host, self._requested_port))
         except OSError as exc:
             listener.close()
-            raise OSError(exc.errno, f"cannot listen for MLLP on {self.host}:{self._requested_port}: {exc.strerror}") from exc
-        listener.listen(16)
+            raise OSError(exc.errno, f"cannot listen for MLLP on {self.host}:{self._requested_port}: "
+                                     f"{exc.strerror}") from exc
+        listener.listen(64)
         listener.settimeout(0.5)
         self._listener = listener
         self._stopping.clear()
@@ -180,7 +216,7 @@ class MllpServer:
         self.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def _accept_loop(self) -> None:
@@ -194,47 +230,120 @@ class MllpServer:
                 if self._stopping.is_set():
                     return
                 continue
-            with self._lock:
-                too_many = len(self._connections) >= self.max_connections
-                if not too_many:
-                    self._connections.add(conn)
-            if too_many:
-                log.warning("MLLP: refusing %s, %d connections already open", address, self.max_connections)
-                conn.close()
+            source = str(address[0])
+            refusal = self._admit(conn, source)
+            if refusal:
+                self._refuse_connection(conn, source, refusal)
                 continue
-            threading.Thread(target=self._serve, args=(conn, address), name=f"mllp-{address[0]}:{address[1]}",
+            threading.Thread(target=self._serve, args=(conn, source), name=f"mllp-{source}:{address[1]}",
                              daemon=True).start()
 
-    def _serve(self, conn: socket.socket, address) -> None:
-        reader = FrameReader(self.max_message_bytes)
-        conn.settimeout(self.idle_timeout)
+    def _admit(self, conn: socket.socket, source: str) -> str:
+        limits = self.limits
+        with self._lock:
+            if len(self._connections) >= limits.max_connections:
+                return f"too many MLLP connections ({limits.max_connections} open)"
+            if self._per_source.get(source, 0) >= limits.max_connections_per_source:
+                return f"too many MLLP connections from {source} ({limits.max_connections_per_source} open)"
+            self._connections.add(conn)
+            self._per_source[source] = self._per_source.get(source, 0) + 1
+        return ""
+
+    def _release(self, conn: socket.socket, source: str) -> None:
+        with self._lock:
+            if conn in self._connections:
+                self._connections.discard(conn)
+                left = self._per_source.get(source, 1) - 1
+                if left > 0:
+                    self._per_source[source] = left
+                else:
+                    self._per_source.pop(source, None)
+
+    def _refuse_connection(self, conn: socket.socket, source: str, reason: str) -> None:
+        log.warning("MLLP: refusing a connection from %s: %s", source, reason)
+        self._report(source, reason, b"")
+        try:
+            conn.settimeout(1.0)
+            conn.sendall(frame(build_ack(b"", "AR", reason, error_code=ERR_INTERNAL)))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _report(self, source: str, reason: str, sample: bytes) -> None:
+        if self.on_refusal is None:
+            return
+        try:
+            self.on_refusal(source, reason, sample)
+        except Exception:  # the listener must survive a failing hook
+            log.exception("MLLP: recording a refusal failed")
+
+    def _serve(self, conn: socket.socket, source: str) -> None:
+        limits = self.limits
+        reader = FrameReader(limits.max_message_bytes)
+        started: float | None = None  # first byte of the frame (or bad run) in progress
         try:
             while not self._stopping.is_set():
+                now = time.monotonic()
+                if started is None:
+                    conn.settimeout(limits.idle_timeout)
+                else:
+                    left = started + limits.frame_deadline - now
+                    if left <= 0:
+                        self._close_late_frame(conn, source, reader)
+                        return
+                    conn.settimeout(left)
                 try:
                     data = conn.recv(_RECV_SIZE)
-                except (TimeoutError, OSError):
-                    break
+                except TimeoutError:
+                    if started is None:
+                        return  # idle: the client reconnects when it has something to send
+                    continue  # the deadline check above closes it
+                except OSError:
+                    return
                 if not data:
-                    break
+                    return
                 for kind, payload in reader.feed(data):
-                    answer = self._answer(kind, payload)
+                    answer = self._answer(kind, payload, source)
                     try:
                         conn.sendall(frame(answer))
                     except OSError:
                         return
+                    if kind == "oversize":
+                        _close_gently(conn)
+                        return
+                if not reader.busy:
+                    started = None
+                elif started is None:
+                    started = time.monotonic()
         finally:
-            with self._lock:
-                self._connections.discard(conn)
+            self._release(conn, source)
             conn.close()
 
-    def _answer(self, kind: str, payload: bytes) -> bytes:
+    def _close_late_frame(self, conn: socket.socket, source: str, reader: FrameReader) -> None:
+        reason = f"MLLP frame not completed within {self.limits.frame_deadline:g} s: connection closed"
+        sample = reader.sample()
+        log.warning("MLLP: %s from %s", reason, source)
+        self._report(source, reason, sample)
+        try:
+            conn.settimeout(1.0)
+            conn.sendall(frame(build_ack(sample, "AR", reason, error_code=ERR_INTERNAL)))
+        except OSError:
+            return
+        _close_gently(conn)
+
+    def _answer(self, kind: str, payload: bytes, source: str) -> bytes:
         if kind == "garbage":
-            log.warning("MLLP: %d bytes outside a frame", len(payload))
-            return build_ack(payload, "AR", "data outside MLLP framing (expected 0x0B ... 0x1C 0x0D)",
-                             error_code="100")
+            log.warning("MLLP: %d bytes outside a frame from %s", len(payload), source)
+            reason = "data outside MLLP framing (expected 0x0B ... 0x1C 0x0D)"
+            self._report(source, reason, payload)
+            return build_ack(payload, "AR", reason, error_code="100")
         if kind == "oversize":
-            log.warning("MLLP: message larger than %d bytes refused", self.max_message_bytes)
-            return build_ack(payload, "AR", f"message larger than {self.max_message_bytes} bytes", error_code="207")
+            reason = (f"message larger than {self.limits.max_message_bytes} bytes (DRIMbox.Hl7.MaxMessageBytes): "
+                      "refused, connection closed")
+            log.warning("MLLP: %s from %s", reason, source)
+            self._report(source, reason, payload)
+            return build_ack(payload, "AR", reason, error_code=ERR_INTERNAL)
         try:
             answer = self.handle(payload)
             if not isinstance(answer, (bytes, bytearray)):
@@ -243,6 +352,26 @@ class MllpServer:
         except Exception as exc:  # the listener must survive any handler failure
             log.exception("MLLP handler failed")
             return build_ack(payload, "AE", f"internal error: {type(exc).__name__}: {exc}", error_code=ERR_INTERNAL)
+
+
+def _close_gently(conn: socket.socket, seconds: float = 1.0, max_bytes: int = 4 * 1024 * 1024) -> None:
+    """Send FIN after a refusal and drain what the client is still sending for a moment, so that closing does not
+    reset the connection before the client has read the AR."""
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + seconds
+        drained = 0
+        while drained < max_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            conn.settimeout(left)
+            data = conn.recv(_RECV_SIZE)
+            if not data:
+                return
+            drained += len(data)
+    except OSError:
+        return
 
 
 class MllpConnection:

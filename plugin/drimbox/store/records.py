@@ -10,7 +10,7 @@ from typing import Any
 def _from_row(cls, row) -> Any:
     names = {f.name for f in fields(cls)}
     values = {k: row[k] for k in row.keys() if k in names}
-    for key in ("study_uids", "errors"):
+    for key in ("study_uids", "errors", "warnings"):
         if key in values and isinstance(values[key], str):
             values[key] = tuple(json.loads(values[key]))
     if "flags" in values and isinstance(values["flags"], str):
@@ -46,6 +46,7 @@ class MessageRecord(_Record):
     ack_code: str
     ack_text: str
     errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

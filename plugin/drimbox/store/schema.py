@@ -132,4 +132,8 @@ MIGRATIONS: list[list[str]] = [
             locked_until REAL NOT NULL DEFAULT 0
         )""",
     ],
+    [
+        # accepted with warnings (AA + ERR severity W): shown to the operator next to the refusals
+        "ALTER TABLE messages ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
+    ],
 ]

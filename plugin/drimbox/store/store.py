@@ -37,16 +37,22 @@ class Store:
             (self.clock(), channel, message_type, control_id, event, report_id, raw, json.dumps(list(errors))))
         return cur.lastrowid
 
-    def set_message_outcome(self, message_id: int, ack_code: str, ack_text: str, errors: Iterable[str] = ()) -> None:
-        self.db.execute("UPDATE messages SET ack_code = ?, ack_text = ?, errors = ? WHERE id = ?",
-                        (ack_code, ack_text, json.dumps(list(errors)), message_id))
+    def set_message_outcome(self, message_id: int, ack_code: str, ack_text: str, errors: Iterable[str] = (),
+                            warnings: Iterable[str] = ()) -> None:
+        self.db.execute("UPDATE messages SET ack_code = ?, ack_text = ?, errors = ?, warnings = ? WHERE id = ?",
+                        (ack_code, ack_text, json.dumps(list(errors)), json.dumps(list(warnings)), message_id))
+
+    def stored_message_bytes(self) -> int:
+        """Total size of the raw messages kept (the quota of ``Hl7.MessageStoreQuotaBytes``)."""
+        row = self.db.query_one("SELECT COALESCE(SUM(LENGTH(raw)), 0) AS total FROM messages")
+        return int(row["total"]) if row else 0
 
     def get_message(self, message_id: int) -> MessageRecord | None:
         row = self.db.query_one("SELECT * FROM messages WHERE id = ?", (message_id,))
         return MessageRecord.from_row(row) if row else None
 
     def list_messages(self, *, limit: int = 100, problems_only: bool = False) -> list[MessageRecord]:
-        where = "WHERE ack_code != 'AA'" if problems_only else ""
+        where = "WHERE ack_code != 'AA' OR warnings != '[]'" if problems_only else ""
         rows = self.db.query(f"SELECT * FROM messages {where} ORDER BY id DESC LIMIT ?", (limit,))
         return [MessageRecord.from_row(r) for r in rows]
 

@@ -2,7 +2,8 @@ import pytest
 
 from drimbox.reports.ack import build_ack, read_ack
 from drimbox.reports.v2 import parse_er7
-from drimbox.samples.reports import make_mdm, make_oru
+from drimbox.reports.model import PatientIdentity
+from drimbox.samples.reports import DEMO_PATIENT, make_mdm, make_oru
 
 
 def segments(ack: bytes):
@@ -17,7 +18,8 @@ def test_aa_swaps_sender_and_receiver_and_echoes_control_id():
     segs, message = segments(ack)
     assert [s.name for s in message.segments] == ["MSH", "MSA"]
     msh = segs["MSH"]
-    assert (msh.field(3), msh.field(4), msh.field(5), msh.field(6)) == ("DRIMBOX", "DRIMBOX", "RIS_DEMO", "CABINET_DEMO")
+    assert (msh.field(3), msh.field(4), msh.field(5), msh.field(6)) == (
+        "DRIMBOX", "DRIMBOX", "RIS_DEMO", "CABINET_DEMO")
     assert msh.component(9, 1) == "ACK" and msh.component(9, 2) == "R01"
     assert msh.field(10) and msh.field(10) != "MSG123"
     assert msh.field(12) == "2.5"
@@ -73,9 +75,12 @@ def test_ack_for_parsed_messages():
     unvalidated = make_oru(control_id="W1", ins_validated=False)
     segs, _ = segments(ack_for(unvalidated, parse_message(unvalidated)))
     assert segs["MSA"].field(1) == "AA" and segs["ERR"].field(4) == "W" and "VALI" in segs["ERR"].component(8)
-    mismatch = make_oru(control_id="E1", sending_structure="1999999999")
+    other_sender = make_oru(control_id="W2", sending_structure="1999999999")
+    segs, _ = segments(ack_for(other_sender, parse_message(other_sender)))
+    assert segs["MSA"].field(1) == "AA" and segs["ERR"].field(4) == "W" and "PRT-8" in segs["ERR"].component(8)
+    mismatch = make_oru(control_id="E1", patient=PatientIdentity(**{**DEMO_PATIENT.__dict__, "sex": "M"}))
     segs, _ = segments(ack_for(mismatch, parse_message(mismatch)))
-    assert segs["MSA"].field(1) == "AE" and "PRT-8" in segs["ERR"].component(8)
+    assert segs["MSA"].field(1) == "AE" and "sex mismatch" in segs["ERR"].component(8)
     other = make_oru(control_id="T1").replace(b"ORU^R01^ORU_R01", b"ADT^A08^ADT_A01")
     segs, _ = segments(ack_for(other, parse_message(other)))
     assert (segs["MSA"].field(1), segs["ERR"].component(3, 1)) == ("AR", "200")

@@ -8,7 +8,8 @@ from drimbox.cli import main
 from drimbox.reports.ack import build_ack
 from drimbox.reports.hl7 import parse_message
 from drimbox.reports.mllp import MllpServer
-from drimbox.samples.reports import make_oru
+from drimbox.reports.model import PatientIdentity
+from drimbox.samples.reports import DEMO_PATIENT, make_oru
 
 
 @pytest.mark.parametrize("kind, event, expected_type, expected_event", [
@@ -50,13 +51,13 @@ def test_send_prints_ack_code(tmp_path, capsys):
     good = tmp_path / "good.hl7"
     good.write_bytes(make_oru())
     bad = tmp_path / "bad.hl7"
-    bad.write_bytes(make_oru(sending_structure="1999999999"))
+    bad.write_bytes(make_oru(patient=PatientIdentity(**{**DEMO_PATIENT.__dict__, "birth_date": "19800101"})))
     with MllpServer("127.0.0.1", 0, handle) as server:
         assert main(["hl7", "send", str(good), "--port", str(server.port)]) == 0
         assert capsys.readouterr().out.strip() == "AA"
         assert main(["hl7", "send", str(bad), "--port", str(server.port)]) == 1
         out = capsys.readouterr().out
-        assert out.startswith("AE ") and "PRT-8" in out
+        assert out.startswith("AE ") and "birth date mismatch" in out
 
 
 def test_send_to_closed_port(tmp_path, capsys):
@@ -80,3 +81,15 @@ def test_command_line_pipe():
                             capture_output=True, timeout=60)
     assert parsed.returncode == 0, parsed.stdout + parsed.stderr
     assert b"publish -> usable" in parsed.stdout
+
+
+def test_parse_json_says_replace_for_an_oru_nw_whose_cda_replaces(tmp_path, capsys):
+    from drimbox.samples.reports import make_cda
+
+    target = tmp_path / "update.hl7"
+    document = make_cda(report_id="1.2.250.1.9^R2", replaces_report_id="1.2.250.1.9^R1", version=2)
+    target.write_bytes(make_oru(document, event="publish"))
+    assert main(["hl7", "parse", str(target), "--json"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert (parsed["event"], parsed["report_id"], parsed["replaces_report_id"]) == (
+        "replace", "1.2.250.1.9^R2", "1.2.250.1.9^R1")

@@ -38,13 +38,25 @@ def test_oru_publish_is_complete():
     assert as_json["event"] == "publish" and as_json["studies"][0]["accession"] == "ACC9"
 
 
-@pytest.mark.parametrize("event, expected", [("publish", ReportEvent.PUBLISH), ("replace", ReportEvent.REPLACE),
-                                             ("withdraw", ReportEvent.WITHDRAW)])
+@pytest.mark.parametrize("event, expected", [("replace", ReportEvent.REPLACE), ("withdraw", ReportEvent.WITHDRAW)])
 def test_oru_events(event, expected):
     message = parse_message(make_oru(cda(replaces_report_id="1.2.250.1.9.1^R0"), event=event))
     assert message.usable, message.errors
     assert message.event is expected
     assert message.replaces_report_id == "1.2.250.1.9.1^R0"
+
+
+def test_oru_nw_whose_cda_replaces_a_parent_is_a_replacement():
+    """The national update message: ORC-1 still NW, OBX-11 F, but the CDA (version 2) has relatedDocument RPLC."""
+    raw = make_oru(cda(report_id="1.2.250.1.9.1^R2", replaces_report_id="1.2.250.1.9.1^R1", version=2),
+                   event="publish")
+    assert b"ORC|NW\r" in raw and b"||||||F\rPRT" in raw
+    message = parse_message(raw)
+    assert message.usable, message.errors
+    assert message.event is ReportEvent.REPLACE
+    assert message.replaces_report_id == "1.2.250.1.9.1^R1"
+    assert message.report is not None and message.report.version == 2
+    assert not any("publish" in w for w in message.warnings)
 
 
 @pytest.mark.parametrize("orc, obx11, expected", [
@@ -202,9 +214,13 @@ def test_birth_date_mismatch_is_an_error():
     assert "birth date mismatch" in " ".join(parse_message(make_oru(cda(), patient=other)).errors)
 
 
-def test_prt8_mismatch_is_an_error():
+def test_prt8_differing_from_the_cda_author_is_a_warning_not_an_error():
     message = parse_message(make_oru(cda(), sending_structure="1999999999"))
-    assert not message.usable and "PRT-8" in message.errors[0]
+    assert message.usable, message.errors
+    assert message.report is not None and message.report.organization.id == "1012355550"
+    assert message.sending_structure == "1999999999"
+    (warning,) = [w for w in message.warnings if "PRT-8" in w]
+    assert "1999999999" in warning and "1012355550" in warning
 
 
 def test_prt8_with_or_without_type_prefix_matches():
@@ -254,3 +270,50 @@ def test_used_name_from_pid5_type_d():
     assert message.usable, message.errors
     assert message.patient.family == "PAT-TROIS"
     assert (message.patient.used_family, message.patient.used_given) == ("EPOUSE", "DOMI")
+
+
+NATIONAL_MSH = (b"MSH|^~\\&|{{applicationSupplier}}|{{facilitySupplier}}|{{applicationReceiver}}|{{facilityReceiver}}|"
+                b"{{dateMessage}}||ORU^R01^ORU_R01|{{idMessage}}|P|2.5|||||FRA|UNICODE UTF-8|||2.1^CISIS_CDA_HL7_V2")
+
+
+def with_national_msh(raw: bytes) -> bytes:
+    first, _, rest = raw.partition(b"\r")
+    assert first.startswith(b"MSH|")
+    return NATIONAL_MSH + b"\r" + rest
+
+
+def test_national_template_placeholders_in_msh_are_tolerated():
+    from drimbox.reports.ack import ack_for, read_ack
+    from drimbox.reports.v2 import parse_er7
+
+    raw = with_national_msh(make_oru(cda()))
+    message = parse_message(raw)
+    assert message.usable, message.errors
+    assert (message.message_type, message.control_id, message.event) == ("ORU^R01", "{{idMessage}}",
+                                                                          ReportEvent.PUBLISH)
+    ack = ack_for(raw, message)
+    assert read_ack(ack)[:2] == ("AA", "{{idMessage}}")
+    msh = parse_er7(ack.decode()).first("MSH")
+    assert msh is not None and (msh.field(3), msh.field(5)) == ("{{applicationReceiver}}", "{{applicationSupplier}}")
+
+
+def test_embedded_cda_differing_from_the_standalone_copy_is_accepted():
+    """The national update message's embedded CDA names another organisation than PRT-8 and is double-encoded."""
+    from drimbox.reports.model import Organization
+    from drimbox.samples.reports import DEMO_ORGANIZATION
+
+    patient = PatientIdentity(**{**DEMO_PATIENT.__dict__, "family": "LÉON"})
+    other = Organization(id="1750803447", name="Hôpital émetteur", sector=DEMO_ORGANIZATION.sector,
+                         facility_type=DEMO_ORGANIZATION.facility_type)
+    standalone = cda(patient=patient)
+    embedded = cda(patient=patient, organization=other)
+    mangled = embedded.decode().encode("utf-8").decode("cp1252", errors="ignore").encode("utf-8")
+    raw = with_national_msh(make_oru(mangled, patient=patient, organization=DEMO_ORGANIZATION))
+    message = parse_message(raw)
+    assert message.usable, message.errors
+    assert message.report is not None and message.report.organization.id == "1750803447"
+    assert message.report.organization.name == "Hôpital émetteur"
+    assert message.report.report_id == parse_message(make_oru(standalone)).report_id
+    assert message.patient.family == "LÉON"
+    assert any("double-encoded" in w for w in message.warnings)
+    assert any("PRT-8" in w for w in message.warnings)
