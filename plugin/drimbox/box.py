@@ -22,12 +22,15 @@ from drimbox.pipeline.instance_facts import InstanceFactsRecorder
 from drimbox.pipeline.intake import MessageQuota, ReportIntake
 from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
+from drimbox.pipeline.study_queue import StudyQueue
 from drimbox.pipeline.workers import Workers
 from drimbox.store import Store
 from drimbox.trust.gate import Gate, GateRequest
 from drimbox.trust.operator_access import OperatorAccess
+from drimbox.trust.peer_facts import BoxPeerFacts
 from drimbox.web.curated_retrieve import CuratedRetrieve
 from drimbox.web.http import Request, Response, Router
+from drimbox.web.links import LinkService
 from drimbox.web.operator_api import OperatorApi
 from drimbox.web.operator_login import OperatorLogin
 from drimbox.web.operator_ui import OperatorUi
@@ -51,31 +54,40 @@ class Box:
             log.warning("no DRIMbox.Edge.ProxySecretFile: every request through nginx will be refused")
         self.rest = OrthancRest(orthanc_url, self.internal_secret)
         self.reader = PacsReader(self.rest, self.store)
-        self.instance_facts = InstanceFactsRecorder(self.store)
+        # the source pipeline: Orthanc's changes and the HL7 intake schedule studies, worker threads reconcile
+        # them into manifests and publish those
+        self.studies = StudyQueue(self.store.clock)
+        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.studies.schedule)
+        self.instance_facts = InstanceFactsRecorder(self.store, on_studies=self.follower.note_studies_with_new_images)
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
                                              dmp_enabled=settings.dmp.enabled)
         self.publisher = self._publisher()
         self.workers = Workers(
-            self.store, self.reconciler, None, self.publisher,  # type: ignore[arg-type]  # follower: below
+            self.store, self.studies, self.reconciler, self.follower, self.publisher,
             reconcile_threads=settings.publication.worker_threads,
             follower_poll_seconds=settings.publication.changes_poll_seconds)
-        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
-        self.instance_facts.on_studies = self.follower.note_studies_with_new_images
-        self.workers.follower = self.follower
-        self.intake = ReportIntake(self.store, self._study_summary, self.workers.schedule, settings.publication,
+        self.intake = ReportIntake(self.store, self._study_summary, self.studies.schedule, settings.publication,
                                    quota=MessageQuota(settings.hl7.message_store_quota_bytes,
                                                       settings.hl7.min_free_disk_bytes, settings.data_dir))
         self.psc = self._psc_client()
         self.whitelist = self._whitelist_keeper()
+        self.peer_facts = BoxPeerFacts(
+            self.store, self.psc, self.whitelist, self.rest,
+            client_certificate_required=settings.peer_access.client_certificate_required,
+            accepted_token_clients=settings.peer_access.accepted_token_clients,
+            token_issuer=self.psc.issuer or "")
         self._stopping = threading.Event()
+        # the HTTP routes of the three entries (drimbox.trust.gate decides which entry reaches which)
         self.router = Router()
-        self.operator_api = OperatorApi(self.store, self.intake, schedule=self.workers.schedule,
+        self.operator_api = OperatorApi(self.store, self.intake, schedule=self.studies.schedule,
                                         wake_publisher=self.workers.wake_publisher, status=self.status)
         self.operator_api.register(self.router)
-        self.peer_api = PeerApi(self)
+        self.peer_api = PeerApi(settings, self.store, self.gate, self.rest, self.whitelist, self.peer_facts)
         self.peer_api.register(self.router)
-        CuratedRetrieve(self.rest, self.peer_api.facts).register(self.router)
-        ViewerApi.from_box(self).register(self.router)
+        CuratedRetrieve(self.rest, self.peer_facts).register(self.router)
+        ViewerApi(store=self.store, gate=self.gate, psc=self.psc, viewer_url=settings.identity.public_viewer_url,
+                  settings=settings.viewer, links=LinkService.from_settings(self.store, settings), rest=self.rest,
+                  facts=self.peer_facts).register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         self.operator_access = OperatorAccess(self.store, settings.operator)
         OperatorLogin(self.operator_access).register(self.router)

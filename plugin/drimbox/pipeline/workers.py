@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import heapq
 import logging
-import queue
 import threading
 import time
 from typing import Callable
@@ -14,6 +12,7 @@ import requests
 from drimbox.pipeline.changes import ChangeFollower
 from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
+from drimbox.pipeline.study_queue import StudyQueue
 from drimbox.store import Store
 from drimbox.util.memory import release_memory
 
@@ -21,10 +20,14 @@ log = logging.getLogger("drimbox.workers")
 
 
 class Workers:
-    def __init__(self, store: Store, reconciler: ManifestReconciler, follower: ChangeFollower,
+    def __init__(self, store: Store, studies: StudyQueue, reconciler: ManifestReconciler, follower: ChangeFollower,
                  publisher: Publisher | None, *, reconcile_threads: int = 2, publisher_threads: int = 2,
-                 follower_poll_seconds: float = 5.0, sweep_seconds: float = 300.0):
+                 follower_poll_seconds: float = 5.0, sweep_seconds: float = 300.0,
+                 on_manifest: Callable[[str], None] | None = None):
+        """``studies``: the queue the follower and the intake schedule into; ``publisher`` None: no DMP;
+        ``on_manifest``: called with each new manifest's UID (from a reconcile thread)."""
         self.store = store
+        self.studies = studies
         self.reconciler = reconciler
         self.follower = follower
         self.publisher = publisher
@@ -32,46 +35,17 @@ class Workers:
         self.publisher_threads = publisher_threads
         self.follower_poll_seconds = follower_poll_seconds
         self.sweep_seconds = sweep_seconds
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._queued: set[str] = set()
-        self._queued_lock = threading.Lock()
-        self._follower_wake = threading.Event()
+        self.on_manifest = on_manifest
         self._publisher_wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        # (store clock time, study uid): reconcile again later (a report waiting for its images)
-        self._rechecks: list[tuple[float, str]] = []
-        self._rechecks_lock = threading.Lock()
-        self.on_manifest: Callable[[str], None] | None = None
 
     # --- called from Orthanc callbacks and intake (must return at once) -------------------------
     def schedule(self, study_uid: str) -> None:
-        with self._queued_lock:
-            if study_uid in self._queued:
-                return
-            self._queued.add(study_uid)
-        self._queue.put(study_uid)
-
-    def schedule_at(self, when: float, study_uid: str) -> None:
-        """Reconcile ``study_uid`` again at store-clock time ``when`` (not durable: the start-up sweep is)."""
-        with self._rechecks_lock:
-            heapq.heappush(self._rechecks, (when, study_uid))
-        self._follower_wake.set()
-
-    def _due_rechecks(self) -> float | None:
-        """Schedule the due rechecks; returns the time of the next one."""
-        now = self.store.clock()
-        due = []
-        with self._rechecks_lock:
-            while self._rechecks and self._rechecks[0][0] <= now:
-                due.append(heapq.heappop(self._rechecks)[1])
-            following = self._rechecks[0][0] if self._rechecks else None
-        for study_uid in dict.fromkeys(due):
-            self.schedule(study_uid)
-        return following
+        self.studies.schedule(study_uid)
 
     def wake_follower(self) -> None:
-        self._follower_wake.set()
+        self.studies.wake.set()
 
     def wake_publisher(self) -> None:
         self._publisher_wake.set()
@@ -81,21 +55,21 @@ class Workers:
         self._spawn("drimbox-changes", self._follow)
         for n in range(self.reconcile_threads):
             self._spawn(f"drimbox-reconcile-{n}", self._reconcile_loop)
-        if self.publisher is not None:
+        publisher = self.publisher
+        if publisher is not None:
             for n in range(self.publisher_threads):
-                self._spawn(f"drimbox-publish-{n}", self._publish_loop)
+                self._spawn(f"drimbox-publish-{n}", lambda: self._publish_loop(publisher))
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._follower_wake.set()
+        self.studies.wake.set()
         self._publisher_wake.set()
-        for _ in range(self.reconcile_threads):
-            self._queue.put(None)
+        self.studies.release(self.reconcile_threads)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _spawn(self, name: str, target) -> None:
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -119,40 +93,38 @@ class Workers:
                 log.exception("following Orthanc's changes failed; retrying")
             wait = self.follower_poll_seconds
             try:
-                following = self._due_rechecks()
+                following = self.studies.schedule_due()
                 if following is not None:
                     wait = min(wait, max(0.05, following - self.store.clock()))
             except Exception:
                 log.exception("scheduling rechecks failed")
-            self._follower_wake.wait(wait)
-            self._follower_wake.clear()
+            self.studies.wake.wait(wait)
+            self.studies.wake.clear()
 
     def _reconcile_loop(self) -> None:
         while True:
-            study_uid = self._queue.get()
+            study_uid = self.studies.next_study()
             if study_uid is None:
                 return
-            with self._queued_lock:
-                self._queued.discard(study_uid)
             try:
                 result = self.reconciler.reconcile(study_uid)
             except Exception:
                 log.exception("reconcile %s crashed", study_uid)
                 continue
             finally:
-                if self._queue.empty():  # a study's listing is garbage now: give its pages back to the system
+                if self.studies.empty():  # a study's listing is garbage now: give its pages back to the system
                     release_memory()
             if result.recheck_at is not None:
-                self.schedule_at(result.recheck_at, study_uid)
+                self.studies.schedule_at(result.recheck_at, study_uid)
             if result.new_manifest or result.state == "withdrawn":
                 self._publisher_wake.set()
                 if self.on_manifest and result.new_manifest:
                     self.on_manifest(result.new_manifest)
 
-    def _publish_loop(self) -> None:
+    def _publish_loop(self, publisher: Publisher) -> None:
         while not self._stop.is_set():
             try:
-                job = self.publisher.run_once()
+                job = publisher.run_once()
             except Exception:
                 log.exception("publisher loop error")
                 job = None

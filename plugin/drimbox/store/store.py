@@ -300,6 +300,34 @@ class Store:
         rows = self.db.query(f"SELECT event FROM audit {where} ORDER BY id DESC LIMIT ?", (*params, limit))
         return [json.loads(r["event"]) for r in rows]
 
+    # --- what the peer decision reads (drimbox.trust.peer_facts caches it) ------------------------
+    def study_of_manifest(self, kos_uid: str) -> str | None:
+        row = self.db.query_one("SELECT study_uid FROM manifests WHERE kos_uid = ?", (kos_uid,))
+        return row["study_uid"] if row else None
+
+    def manifest_versions(self, study_uid: str) -> list[tuple[str, int, str]]:
+        """(KOS UID, version, status) of every manifest of the study, oldest first."""
+        rows = self.db.query(
+            "SELECT kos_uid, version, status FROM manifests WHERE study_uid = ? ORDER BY version", (study_uid,))
+        return [(r["kos_uid"], r["version"], r["status"]) for r in rows]
+
+    def manifest_content(self, kos_uid: str) -> dict[str, dict[str, str]] | None:
+        """The series -> {SOP instance UID: SOP class UID} a manifest references."""
+        row = self.db.query_one("SELECT content FROM manifests WHERE kos_uid = ?", (kos_uid,))
+        return json.loads(row["content"]) if row else None
+
+    def instances_rejected_by_notes(self, study_uid: str) -> set[str]:
+        """SOP instance UIDs rejected by the IOCM rejection notes of the study or of an unknown study."""
+        rejected: set[str] = set()
+        for row in self.db.query("SELECT rejects FROM instances WHERE kind = 'rejection'"
+                                 " AND (study_uid = ? OR study_uid IS NULL)", (study_uid,)):
+            rejected.update(json.loads(row["rejects"] or "[]"))
+        return rejected
+
+    def count_current_manifests(self) -> int:
+        row = self.db.query_one("SELECT COUNT(*) AS n FROM manifests WHERE status = ?", (ManifestStatus.CURRENT,))
+        return int(row["n"]) if row else 0
+
     # --- facts ----------------------------------------------------------------------------------
     def get_fact(self, key: str, default: str | None = None) -> str | None:
         row = self.db.query_one("SELECT value FROM facts WHERE key = ?", (key,))

@@ -34,7 +34,6 @@ once, and ``GET /series/{id}`` (which lists identifiers only) tells what Orthanc
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -161,13 +160,11 @@ class BoxPeerFacts:
     def manifest(self, kos_uid: str) -> PublishedManifest | None:
         study_uid = self._study_of_kos.get(kos_uid)
         if study_uid is None:
-            row = self.store.db.query_one("SELECT study_uid FROM manifests WHERE kos_uid = ?", (kos_uid,))
-            if row is None:
+            study_uid = self.store.study_of_manifest(kos_uid)
+            if study_uid is None:
                 return None
-            study_uid = self._study_of_kos[kos_uid] = row["study_uid"]
-        rows = self.store.db.query(
-            "SELECT kos_uid, version, status FROM manifests WHERE study_uid = ? ORDER BY version", (study_uid,))
-        signature = tuple((r["kos_uid"], r["version"], r["status"]) for r in rows)
+            self._study_of_kos[kos_uid] = study_uid
+        signature = tuple(self.store.manifest_versions(study_uid))
         state = self._studies.get(study_uid)
         if state is None or state.signature != signature:
             state = self._study_state(study_uid, signature)
@@ -196,19 +193,14 @@ class BoxPeerFacts:
     def _manifest_content(self, kos_uid: str) -> dict[str, dict[str, str]]:
         content = self._content.get(kos_uid)
         if content is None:
-            row = self.store.db.query_one("SELECT content FROM manifests WHERE kos_uid = ?", (kos_uid,))
-            content = json.loads(row["content"]) if row else {}
+            content = self.store.manifest_content(kos_uid) or {}
             self._content[kos_uid] = content
         return content
 
     def _rejected_instances(self, study_uid: str) -> set[str]:
         """SOP instance UIDs rejected by the study's IOCM rejection notes (and by notes of unknown study: UIDs are
         unique). Read when the study's manifest list changes, which is when a rejection takes effect."""
-        rejected: set[str] = set()
-        for row in self.store.db.query("SELECT rejects FROM instances WHERE kind = 'rejection'"
-                                       " AND (study_uid = ? OR study_uid IS NULL)", (study_uid,)):
-            rejected.update(json.loads(row["rejects"] or "[]"))
-        return rejected
+        return self.store.instances_rejected_by_notes(study_uid)
 
     def invalidate(self) -> None:
         """Forget every cached fact (tests, or after an operator action)."""

@@ -33,11 +33,19 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from drimbox import __version__
 from drimbox.trust.peer_facts import BoxPeerFacts
 from drimbox.trust.policy import PeerRequest, decide_peer_request, refuse_unverified_certificate
 from drimbox.web.http import Request, Response, Router
+
+if TYPE_CHECKING:
+    from drimbox.config import Settings
+    from drimbox.pacs.rest import OrthancRest
+    from drimbox.store import Store
+    from drimbox.trust.gate import Gate
+    from drimbox.trust.whitelist import WhitelistKeeper
 
 log = logging.getLogger("drimbox.peer")
 
@@ -72,17 +80,18 @@ def _header_text(value: str, limit: int = 300) -> str:
 
 
 class PeerApi:
-    def __init__(self, box, *, facts: BoxPeerFacts | None = None):
-        self.box = box
-        settings = box.settings
+    def __init__(self, settings: Settings, store: Store, gate: Gate, rest: OrthancRest,
+                 whitelist: WhitelistKeeper | None, facts: BoxPeerFacts):
+        """``facts``: what the decision reads (PSC introspection, manifests, Orthanc), cached; shared with the
+        curated retrieve and the viewer."""
+        self.settings = settings
+        self.store = store
+        self.gate = gate
+        self.rest = rest
+        self.whitelist = whitelist
+        self.facts = facts
         self.wado_path = settings.identity.wado_rs_path.rstrip("/")
         self.hsts_max_age = settings.peer_access.hsts_max_age
-        access = settings.peer_access
-        self.facts = facts or BoxPeerFacts(
-            box.store, box.psc, box.whitelist, box.rest,
-            client_certificate_required=access.client_certificate_required,
-            accepted_token_clients=access.accepted_token_clients,
-            token_issuer=getattr(box.psc, "issuer", "") or "")
         log.info("peer access: %s", "; ".join(self.access_summary()["checks"]))
         if not self.facts.client_certificate_required:
             log.warning("DRIMbox.PeerAccess.ClientCertificate is off: peers are NOT identified by a TLS client "
@@ -156,7 +165,7 @@ class PeerApi:
             if name in decision.headers:
                 headers[f"X-Drimbox-{name}"] = decision.headers[name]
         try:
-            self.box.store.add_audit(decision.audit)
+            self.store.add_audit(decision.audit)
         except Exception as error:
             log.exception("audit trail not writable: refusing the peer request")
             reason = _header_text(f"audit trail unavailable: {type(error).__name__}")
@@ -164,7 +173,7 @@ class PeerApi:
                                                      "X-Drimbox-Retry-After": "30"})
         if not decision.allow:
             return Response(decision.auth_request_status, b"", "text/plain", headers)
-        headers["X-Drimbox-Grant"] = self.box.gate.grant(decision.target, scope="peer",
+        headers["X-Drimbox-Grant"] = self.gate.grant(decision.target, scope="peer",
                                                          ttl_seconds=GRANT_TTL_SECONDS)
         return Response(200, b"", "text/plain", headers)
 
@@ -191,7 +200,7 @@ class PeerApi:
         """nginx could not verify the client certificate presented (its error 495): 403, audited."""
         decision = refuse_unverified_certificate(self.peer_request(request), hsts_max_age=self.hsts_max_age)
         try:
-            self.box.store.add_audit(decision.audit)
+            self.store.add_audit(decision.audit)
         except Exception:
             log.exception("audit trail not writable while refusing an unverified client certificate")
         return Response.json({"status": decision.status, "error": decision.reason}, decision.status)
@@ -227,16 +236,16 @@ class PeerApi:
         checks: dict = {}
         started = time.perf_counter()
         try:
-            self.box.rest.get_json("/system")
+            self.rest.get_json("/system")
             checks["pacs"] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
         except Exception as error:
             checks["pacs"] = {"ok": False, "error": type(error).__name__}
         try:
-            self.box.store.db.query_one("SELECT COUNT(*) FROM manifests WHERE status = 'current'")
+            self.store.count_current_manifests()
             checks["store"] = {"ok": True}
         except Exception as error:
             checks["store"] = {"ok": False, "error": type(error).__name__}
-        keeper = self.box.whitelist
+        keeper = self.whitelist
         if keeper is None:
             checks["whitelist"] = {"ok": False, "in_force": False, "reason": "no whitelist configured"}
         else:
@@ -289,10 +298,10 @@ class PeerApi:
                 "with_audit_p50": pct(total, 0.5), "with_audit_p95": pct(total, 0.95)}
 
     def _dmp_status(self) -> dict:
-        if not self.box.settings.dmp.enabled:
+        if not self.settings.dmp.enabled:
             return {"enabled": False}
         try:
-            queued = self.box.store.list_publications(state="queued", limit=1000)
+            queued = self.store.list_publications(state="queued", limit=1000)
         except Exception as error:
             return {"enabled": True, "ok": False, "error": type(error).__name__}
         retrying = [p for p in queued if getattr(p, "attempts", 0) > 0 and getattr(p, "last_error", "")]

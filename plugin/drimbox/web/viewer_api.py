@@ -87,13 +87,6 @@ class ViewerApi:
         self._key_images: dict[str, tuple[str, str] | None] = {}
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_box(cls, box) -> "ViewerApi":
-        settings = box.settings
-        return cls(store=box.store, gate=box.gate, psc=box.psc, viewer_url=settings.identity.public_viewer_url,
-                   settings=settings.viewer, links=LinkService.from_settings(box.store, settings), rest=box.rest,
-                   facts=box.peer_api.facts)
-
     def _secret(self) -> bytes:
         stored = self.store.get_fact(SECRET_FACT)
         if stored is None:
