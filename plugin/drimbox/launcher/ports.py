@@ -17,7 +17,7 @@ class BoxPorts:
     admin: int = 8440  # operator: Orthanc Explorer + operator API (TLS, password)
     db: int = 8443  # peers' WADO-RS
     vi: int = 8444  # viewer
-    orthanc_http: int = 8042  # loopback only
+    orthanc_http: int = 8042  # remote clients refused; believed only with nginx's secret
     dicom: int = 4242
     hl7: int = 2575
 
