@@ -94,6 +94,8 @@ class ManifestReconciler:
         if not study.is_stable:
             return ReconcileResult(study_uid, StudyState.WAITING_STABLE)
 
+        if report_record.cda is None:
+            return ReconcileResult(study_uid, StudyState.FAILED, f"report {report_record.report_id} has no CDA")
         report = parse_cda(report_record.cda)
         content = self.pacs.study_content(study)
         conflicts = find_conflicts(report, content)

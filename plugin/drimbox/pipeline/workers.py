@@ -150,9 +150,12 @@ class Workers:
                     self.on_manifest(result.new_manifest)
 
     def _publish_loop(self) -> None:
+        publisher = self.publisher
+        if publisher is None:
+            return
         while not self._stop.is_set():
             try:
-                job = self.publisher.run_once()
+                job = publisher.run_once()
             except Exception:
                 log.exception("publisher loop error")
                 job = None

@@ -9,6 +9,11 @@ from urllib.parse import unquote, urlparse
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+# the key types a CRL can be signed with (an X25519/X448 issuer key cannot sign)
+_SIGNING_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey,
+                 dsa.DSAPublicKey)
 
 
 class RevocationError(ValueError):
@@ -40,8 +45,11 @@ def _crl_for(issuer: x509.Certificate, crls: Sequence[x509.CertificateRevocation
     for crl in crls:
         if crl.issuer != issuer.subject:
             continue
+        key = issuer.public_key()
+        if not isinstance(key, _SIGNING_KEYS):
+            continue
         try:
-            if crl.is_signature_valid(issuer.public_key()):
+            if crl.is_signature_valid(key):
                 return crl
         except (InvalidSignature, TypeError):
             continue
