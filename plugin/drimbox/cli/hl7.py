@@ -67,13 +67,15 @@ def _parse(args: argparse.Namespace) -> int:
 
 def _describe(message: ReportMessage) -> str:
     lines = [f"{message.message_type or '(no type)'} control id {message.control_id or '(none)'}: "
-             f"{message.event.value if message.event else 'no event'} -> {'usable' if message.usable else 'NOT usable'}"]
+             f"{message.event.value if message.event else 'no event'} -> "
+             f"{'usable' if message.usable else 'NOT usable'}"]
     if message.report_id:
         lines.append(f"report      {message.report_id}" + (
             f" (replaces {message.replaces_report_id})" if message.replaces_report_id else ""))
     p = message.patient
     if p.ins or p.ipp or p.family:
-        lines.append(f"patient     INS {p.ins or '-'} ({p.ins_oid or '-'}) {'validated' if p.ins_validated else 'not validated'}"
+        lines.append(f"patient     INS {p.ins or '-'} ({p.ins_oid or '-'}) "
+                     f"{'validated' if p.ins_validated else 'not validated'}"
                      f", IPP {p.ipp or '-'}, {p.family} {p.given}, {p.sex or '?'}, born {p.birth_date or '?'}"
                      + (f" in {p.birthplace}" if p.birthplace else ""))
     for study in message.studies:

@@ -12,7 +12,8 @@ from drimbox.reports.model import Organization, PatientIdentity, Person
 def escape(value: str) -> str:
     """Escape HL7v2 delimiters inside one component (ITI TF-3 4.2.3.1.7 uses the standard escapes)."""
     return (
-        value.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\").replace("~", "\\R\\")
+        value.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\")
+        .replace("~", "\\R\\")
     )
 
 

@@ -90,7 +90,8 @@ class ActivityChoice:
     @property
     def label(self) -> str:
         specialty = f" / {self.exercice.specialty_code}" if self.exercice.specialty_code else ""
-        return f"{self.activity.structure_name} ({self.activity.sector_code}) - profession {self.exercice.profession_code}{specialty}"
+        return (f"{self.activity.structure_name} ({self.activity.sector_code}) - "
+                f"profession {self.exercice.profession_code}{specialty}")
 
 
 @dataclass(frozen=True)

@@ -328,7 +328,7 @@ def _pair(study_uids: list[str], orders: list[StudyOrder], warnings: list[str]) 
         return tuple(on(order, study_uids[0]) for order in orders)
     if len(orders) != len(study_uids):
         warnings.append(f"{len(study_uids)} studies and {len(orders)} orders: paired by position")
-    pairs = [on(order, uid) for uid, order in zip(study_uids, orders)]
+    pairs = [on(order, uid) for uid, order in zip(study_uids, orders, strict=False)]
     pairs += [StudyOrder(uid) for uid in study_uids[len(orders):]]
     pairs += [on(order, study_uids[-1]) for order in orders[len(study_uids):]]
     return tuple(pairs)

@@ -127,7 +127,8 @@ class _Parser:
 
         report_id = report.report_id if report else None
         if report and header_id and not _same_document(header_id, report.report_id):
-            self.warnings.append(f"{'TXA-12' if txa else 'OBR-3'} {header_id!r} differs from the CDA id {report.report_id!r}")
+            self.warnings.append(f"{'TXA-12' if txa else 'OBR-3'} {header_id!r} differs from the CDA id "
+                                 f"{report.report_id!r}")
         if report_id is None and cda is None:
             if header_id:
                 report_id = header_id
@@ -313,15 +314,16 @@ class _Parser:
                     self.warnings.append(f"PID-3 has a second INS {value}; using {ins}")
             elif id_type.startswith("INS") or id_type == "NH":
                 self.warnings.append(
-                    f"PID-3 repetition {rep_index + 1} looks like an INS but its OID {authority_oid or '(none)'} is not "
-                    "an accepted INS OID; ignored")
+                    f"PID-3 repetition {rep_index + 1} looks like an INS but its OID {authority_oid or '(none)'} "
+                    "is not an accepted INS OID; ignored")
             elif id_type == "PI" and ipp is None:
                 ipp, ipp_issuer = value, authority_oid or authority_ns or None
         names: dict[str, tuple[str, str]] = {}
         for rep in pid.repetitions(5):
             name_type = split_component(rep, pid.delimiters, 7).upper()
             family_name = split_component(rep, pid.delimiters, 1, 1) or split_component(rep, pid.delimiters, 1)
-            names.setdefault("L" if name_type == "B" else name_type, (family_name, split_component(rep, pid.delimiters, 2)))
+            names.setdefault("L" if name_type == "B" else name_type,
+                             (family_name, split_component(rep, pid.delimiters, 2)))
         # Birth name: type L (or B); a name without type is only a fallback and is not trusted for cross-checks.
         self.pid_birth_name_typed = "L" in names
         family, given = names.get("L") or names.get("") or ("", "")

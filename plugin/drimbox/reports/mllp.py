@@ -146,7 +146,8 @@ class MllpServer:
             listener.bind((self.host, self._requested_port))
         except OSError as exc:
             listener.close()
-            raise OSError(exc.errno, f"cannot listen for MLLP on {self.host}:{self._requested_port}: {exc.strerror}") from exc
+            raise OSError(exc.errno, f"cannot listen for MLLP on {self.host}:{self._requested_port}: "
+                                     f"{exc.strerror}") from exc
         listener.listen(16)
         listener.settimeout(0.5)
         self._listener = listener

@@ -69,7 +69,7 @@ def check_path(
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     crls = [crl for data in crl_data for crl in load_crls(data)]
-    for position, (cert, issuer) in enumerate(zip(path, path[1:])):
+    for position, (cert, issuer) in enumerate(zip(path, path[1:], strict=False)):
         crl = _crl_for(issuer, crls)
         if crl is None:
             if position == 0:
@@ -77,7 +77,8 @@ def check_path(
             continue
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise RevocationError(
-                f"CRL of {issuer.subject.rfc4514_string()} is out of date (next update {crl.next_update_utc:%Y-%m-%d %H:%M})"
+                f"CRL of {issuer.subject.rfc4514_string()} is out of date "
+                f"(next update {crl.next_update_utc:%Y-%m-%d %H:%M})"
             )
         revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if revoked is not None:

@@ -17,7 +17,8 @@ def test_aa_swaps_sender_and_receiver_and_echoes_control_id():
     segs, message = segments(ack)
     assert [s.name for s in message.segments] == ["MSH", "MSA"]
     msh = segs["MSH"]
-    assert (msh.field(3), msh.field(4), msh.field(5), msh.field(6)) == ("DRIMBOX", "DRIMBOX", "RIS_DEMO", "CABINET_DEMO")
+    assert (msh.field(3), msh.field(4), msh.field(5), msh.field(6)) == (
+        "DRIMBOX", "DRIMBOX", "RIS_DEMO", "CABINET_DEMO")
     assert msh.component(9, 1) == "ACK" and msh.component(9, 2) == "R01"
     assert msh.field(10) and msh.field(10) != "MSG123"
     assert msh.field(12) == "2.5"

@@ -169,7 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(404, {"error": f"no SOAP endpoint {route[1]!r}"})
         if self.server.simulator.client_ca and not self._client_certificate():
             self._read_body()
-            return self._send_json(403, {"error": "mutual TLS: a client certificate issued by the DMP's CA is required"})
+            return self._send_json(403, {"error": "mutual TLS: a client certificate issued by the DMP's CA "
+                                                  "is required"})
         return self._soap(route[1])
 
     def _client_certificate(self) -> dict | None:

@@ -82,7 +82,8 @@ def _dn_set(text: str) -> set[tuple[str, str]]:
     for m in _DN_PART.finditer(text.strip()):
         key, _, value = m.group(1).partition("=")
         key = key.strip().upper()
-        key = {"S": "ST", "2.5.4.8": "ST", "2.5.4.3": "CN", "2.5.4.11": "OU", "2.5.4.10": "O", "2.5.4.6": "C"}.get(key, key)
+        key = {"S": "ST", "2.5.4.8": "ST", "2.5.4.3": "CN", "2.5.4.11": "OU", "2.5.4.10": "O",
+               "2.5.4.6": "C"}.get(key, key)
         pairs.add((key, value.strip().replace("\\", "")))
     return pairs
 
@@ -283,7 +284,8 @@ class VihfValidator:
             return value
 
         def bad(name: str, value: str, expected: str) -> SoapFaultError:
-            return _fault("wsse:InvalidSecurityToken", f"VIHF attribute {name} = {value!r} is invalid: {expected}", name)
+            return _fault("wsse:InvalidSecurityToken", f"VIHF attribute {name} = {value!r} is invalid: {expected}",
+                          name)
 
         plain = {name: text(name) for name in REQUIRED_ATTRIBUTES
                  if name not in ("urn:oasis:names:tc:xacml:2.0:subject:role",
