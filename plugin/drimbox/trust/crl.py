@@ -9,11 +9,11 @@ from urllib.parse import unquote, urlparse
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-# the key types a CRL can be signed with (an X25519/X448 issuer key cannot sign)
-_SIGNING_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey,
-                 dsa.DSAPublicKey)
+# Keys a CRL issuer may sign with here (IGC-Santé signs with RSA); DSA, deprecated in cryptography, is not
+# accepted: a CRL signed with it is as good as none, and revocation then fails closed.
+_SIGNING_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
 
 
 class RevocationError(ValueError):
