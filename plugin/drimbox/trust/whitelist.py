@@ -280,7 +280,9 @@ class WhitelistKeeper:
         self.require_revocation_check = require_revocation_check
         self.crl_max_age = crl_max_age
         self._lock = threading.RLock()
-        self._crl_cache: dict[str, tuple[bytes, dt.datetime]] = {}  # url -> (bytes, fetched at)
+        # url -> (bytes, fetched at). Not a TTL cache: past crl_max_age an entry is still the fallback when the
+        # fetch fails, until the CRL's own nextUpdate.
+        self._crl_cache: dict[str, tuple[bytes, dt.datetime]] = {}
         self.current: WhitelistVerdict | None = None
         self.in_force_since: dt.datetime | None = None
         self.last_attempt: dt.datetime | None = None
