@@ -19,7 +19,7 @@ from drimbox.samples.studies import make_study
 from drimbox.studies.model import StudyContent
 
 
-# The national validator's Accept: ten comma-separated items with a trailing comma (spec-facts section 7).
+# The national validator's Accept: ten comma-separated items with a trailing comma (docs/conformance.md).
 NATIONAL_ACCEPT = ",".join(
     f'multipart/related; type="application/dicom";transfer-syntax={ts};q={q};boundary=**'
     for ts, q in (

@@ -1,8 +1,8 @@
 """The signed DRIM-M whitelist ("liste blanche"): parse, verify, keep the last valid one, answer host/DN checks.
 
-Acceptance (spec-facts section 7): XAdES signature and digests valid over the whole list, signer chained to a
-configured root, signer CN and OU as configured, within validity, not revoked (CRL). Anything else is refused
-and the list in force stays.
+Acceptance (docs/security.md, docs/conformance.md): XAdES signature and digests valid over the whole list,
+signer chained to a configured root, signer CN and OU as configured, within validity, not revoked (CRL).
+Anything else is refused and the list in force stays.
 
 The domains are read from what the signature covers (the digested node-set, re-parsed), never from the
 document as received: text hidden in a subtracted ds:Signature, comments or processing instructions cannot
