@@ -28,13 +28,6 @@ def patient_cx_of(patient: PatientIdentity) -> str:
     return patient_cx(patient.ins or "", patient.ins_oid or "")
 
 
-def split_patient_cx(cx: str) -> tuple[str, str]:
-    """(id, assigning authority OID) of a CX such as ``123^^^&1.2.3&ISO^NH``."""
-    parts = cx.split("^")
-    authority = parts[3].split("&") if len(parts) > 3 else []
-    return parts[0], authority[1] if len(authority) > 1 else ""
-
-
 def xcn(person: Person) -> str:
     """``<idNat>^<FAMILY>^<Given>^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS``."""
     if not person.id_nat:

@@ -169,6 +169,3 @@ class Introspection:
     scope: str = ""
     subject_name_id: str = ""  # PSC adds the idNat when an access token is introspected
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def is_active_at(self, now: float) -> bool:
-        return self.active and (not self.exp or now < self.exp)

@@ -190,15 +190,6 @@ class BoxPeerFacts:
             rejected.update(json.loads(row["rejects"] or "[]"))
         return rejected
 
-    def invalidate(self) -> None:
-        """Forget every cached fact (tests, or after an operator action)."""
-        with self._lock:
-            self._studies.clear()
-            self._id_maps.clear()
-        self._stored.clear()
-        self._syntax.clear()
-        self._patient_ids.clear()
-
     # --- what Orthanc stores --------------------------------------------------------------------
     def _patient_ids_of(self, study_uid: str) -> tuple[str, ...]:
         """PatientID of each Orthanc study with this UID (normally one)."""
