@@ -25,6 +25,9 @@ class IntrospectionCache:
         exp = answer.exp or token_exp
         self._cache.put(token, answer, not_after=exp or None)
 
+    def forget(self, token: str) -> None:
+        self._cache.forget(token)
+
     def clear(self) -> None:
         self._cache.clear()
 
