@@ -293,10 +293,10 @@ def print_table(title: str, headers: list[str], rows: list[list], notes: list[st
     line = "  ".join
     print()
     print(title)
-    print(line(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(cells[0], widths))))
+    print(line(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(cells[0], widths, strict=True))))
     print(line("-" * w for w in widths))
     for row in cells[1:]:
-        print(line(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print(line(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     for note in notes:
         print(f"  {note}")
     sys.stdout.flush()
@@ -309,7 +309,8 @@ def machine_line() -> str:
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
                             text=True).stdout.strip()
     load = os.getloadavg()[0]
-    return (f"machine: {os.cpu_count()} cores (load {load:.2f} at start), Orthanc {version[0].split()[-1] if version else '?'}, "
+    orthanc = version[0].split()[-1] if version else "?"
+    return (f"machine: {os.cpu_count()} cores (load {load:.2f} at start), Orthanc {orthanc}, "
             f"Python {sys.version.split()[0]}, code {commit or '?'}")
 
 

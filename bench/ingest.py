@@ -102,7 +102,8 @@ def main() -> int:
         for n in range(args.rounds):
             for kind in ("bare", "box"):
                 data_dir = root / f"{kind}-{n}-{time.time_ns()}"
-                result = run_bare(study, data_dir, cleanup) if kind == "bare" else run_box(study, data_dir, pki, cleanup)
+                result = (run_bare(study, data_dir, cleanup) if kind == "bare"
+                          else run_box(study, data_dir, pki, cleanup))
                 runs.append((kind, result))
                 print(f"  run {len(runs)}: {kind:4} {result['run'].seconds:6.1f} s  {result['run'].rate:6.1f} img/s",
                       flush=True)
@@ -128,7 +129,8 @@ def main() -> int:
     summary = [
         ["bare (baseline)", c.fmt(reference, 2), c.fmt(study.instances / reference, 1), "1.00", "-", "-", "-"],
         ["box", c.fmt(c.median(box_times), 2), c.fmt(study.instances / c.median(box_times), 1),
-         c.ratio(c.median(box_times), reference), f"{overhead * 100:+.1f}%", c.ratio(max(overhead, 0.0), TARGET_OVERHEAD),
+         c.ratio(c.median(box_times), reference), f"{overhead * 100:+.1f}%",
+         c.ratio(max(overhead, 0.0), TARGET_OVERHEAD),
          "yes" if overhead < TARGET_OVERHEAD else "NO"],
         ["box CPU vs bare CPU", c.fmt(c.median(box_cpu), 2), "-", c.ratio(c.median(box_cpu), c.median(bare_cpu)),
          f"{cpu_overhead * 100:+.1f}%", "-", "-"],

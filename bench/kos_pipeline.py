@@ -193,8 +193,8 @@ def main() -> int:
             bare = None
             if not args.no_bare:
                 bare = run_bare(study, root / f"bare-{size}-{time.time_ns()}", args.stable_age, cleanup)
-                print(f"  bare Orthanc: ingest {bare['ingest'].seconds:.1f} s, RSS after {bare['after']['VmRSS']:.0f} MB",
-                      flush=True)
+                print(f"  bare Orthanc: ingest {bare['ingest'].seconds:.1f} s, "
+                      f"RSS after {bare['after']['VmRSS']:.0f} MB", flush=True)
             wait = max(120.0, size / 20)
             box = run_box(study, root / f"box-{size}-{time.time_ns()}", pki, args.stable_age, cleanup, wait)
             print(f"  box: ingest {box['first']['ingest'].seconds:.1f} s, manifest of {box['first']['instances']} "
@@ -202,7 +202,7 @@ def main() -> int:
             results.append((size, study, pure, bare, box))
 
     rows = []
-    for size, study, pure, bare, box in results:
+    for size, _study, pure, _bare, box in results:
         target = TARGETS.get(size, 3.0 * size / 10000)
         first = box["first"]
         cases = (("stable_at->KOS", first["build"]), ("IsStable->KOS", first["from_orthanc_stable"]),
@@ -220,7 +220,7 @@ def main() -> int:
                    "pure builder: build_manifest+encode_manifest in this process on the same shape"])
 
     rows = []
-    for size, study, pure, bare, box in results:
+    for size, _study, _pure, bare, box in results:
         first = box["first"]
         rows.append([size, c.fmt(first["kos_delay"]), c.fmt(first["orthanc_stable"]), c.fmt(first["stable_delay"]),
                      c.fmt(first["from_orthanc_stable"]), c.fmt(bare["stable_delay"]) if bare else "-",
@@ -229,29 +229,32 @@ def main() -> int:
                   ["instances", "KOS delay", "Orthanc IsStable", "plugin stable_at", "IsStable->KOS",
                    "bare IsStable", "KOS delay - bare"], rows,
                   ["last stored instance = storescu exit (every C-STORE-RSP received); StableAge subtracted",
-                   "Orthanc IsStable / bare IsStable: when the bench saw IsStable (polled every 50 ms), net of StableAge",
+                   "Orthanc IsStable / bare IsStable: when the bench saw IsStable (polled every 50 ms), "
+                   "net of StableAge",
                    "plugin stable_at: when the plugin's change follower recorded the StableStudy change"])
 
     rows = []
-    for size, study, pure, bare, box in results:
+    for size, _study, _pure, bare, box in results:
         first = box["first"]
         for phase, key in (("idle", "idle"), ("after ingest", "ingested"), ("after KOS", "after")):
             box_mem = first[key]
             bare_mem = bare[key] if bare else None
             added = box_mem["VmRSS"] - bare_mem["VmRSS"] if bare_mem else None
             rows.append([f"{size} {phase}", c.fmt(box_mem["VmRSS"], 0), c.fmt(box_mem["VmHWM"], 0),
-                         c.fmt(bare_mem["VmRSS"], 0) if bare_mem else "-", c.fmt(bare_mem["VmHWM"], 0) if bare_mem else "-",
+                         c.fmt(bare_mem["VmRSS"], 0) if bare_mem else "-",
+                         c.fmt(bare_mem["VmHWM"], 0) if bare_mem else "-",
                          c.fmt(added, 0), c.ratio(box_mem["VmRSS"], bare_mem["VmRSS"]) if bare_mem else "-",
                          c.ratio(added, RSS_TARGET_MB) if added is not None else "-",
                          ("yes" if added < RSS_TARGET_MB else "NO") if added is not None else "-"])
         mem = box["second"]["after"]
-        rows.append([f"{size} after RPLC", c.fmt(mem["VmRSS"], 0), c.fmt(mem["VmHWM"], 0), "-", "-", "-", "-", "-", "-"])
+        rows.append([f"{size} after RPLC", c.fmt(mem["VmRSS"], 0), c.fmt(mem["VmHWM"], 0),
+                     "-", "-", "-", "-", "-", "-"])
     c.print_table("Orthanc process memory (MB): box (with the plugin) vs bare Orthanc holding the same study",
                   ["case", "box RSS", "box HWM", "bare RSS", "bare HWM", "added RSS", "x bare", "x target",
                    "ok"], rows, [f"target: the plugin adds < {RSS_TARGET_MB:.0f} MB RSS ('x target' = added / 100 MB)"])
 
     rows = []
-    for size, study, pure, bare, box in results:
+    for size, study, _pure, bare, box in results:
         ingest = box["first"]["ingest"]
         rows.append([size, study.label, c.fmt(ingest.seconds, 1), c.fmt(ingest.rate, 1),
                      c.fmt(bare["ingest"].seconds, 1) if bare else "-", c.fmt(bare["ingest"].rate, 1) if bare else "-",

@@ -155,11 +155,11 @@ def main() -> int:
         messages = [make_oru(make_cda(studies=[demo_order(uid, accession=accession)])) for uid, accession in studies]
 
         solo = []
-        for (uid, _), message in zip(studies[:args.solo], messages[:args.solo]):
+        for (uid, _), message in zip(studies[:args.solo], messages[:args.solo], strict=True):
             ack = send_message("127.0.0.1", box.ports.hl7, message)
             if b"MSA|AA" not in ack:
                 raise RuntimeError(f"report refused: {ack[:300]!r}")
-            c.wait_until(lambda: published(client, uid), 60, f"the publication of {uid}", interval=0.02)
+            c.wait_until(lambda uid=uid: published(client, uid), 60, f"the publication of {uid}", interval=0.02)
             solo.append(measure(client, uid, stable[uid]))
 
         burst_studies = studies[args.solo:]
@@ -184,8 +184,8 @@ def main() -> int:
         if refused:
             raise RuntimeError(f"{len(refused)} reports refused, first: {refused[0][:300]!r}")
         sent_at.sort()
-        c.wait_until(lambda: all(published(client, uid) for uid, _ in burst_studies), max(120.0, 10.0 * len(burst_studies)),
-                     "every lot of the burst Approved", interval=0.2)
+        c.wait_until(lambda: all(published(client, uid) for uid, _ in burst_studies),
+                     max(120.0, 10.0 * len(burst_studies)), "every lot of the burst Approved", interval=0.2)
         burst = [measure(client, uid, stable[uid]) for uid, _ in burst_studies]
         documents = sim.get("documents")
         log = sim.get("requests")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import requests
+
 from drimbox.launcher.box_instance import BoxInstance
 from drimbox.launcher.ports import BoxPorts
 from drimbox.reports.model import PatientIdentity, StudyOrder
@@ -17,7 +19,7 @@ from drimbox.samples.studies import make_study
 from drimbox.studies.model import StudyContent
 
 
-# The national validator's Accept: ten comma-separated items with a trailing comma (spec-facts section 7).
+# The national validator's Accept: ten comma-separated items with a trailing comma (docs/conformance.md).
 NATIONAL_ACCEPT = ",".join(
     f'multipart/related; type="application/dicom";transfer-syntax={ts};q={q};boundary=**'
     for ts, q in (
@@ -74,7 +76,10 @@ def store_scu(box: BoxInstance, path: Path) -> None:
 def demo_study(out_dir: Path, *, patient: PatientIdentity = DEMO_PATIENT, accession: str = "ACC0001",
                series=(("CT", 3), ("CT", 2)), **kwargs) -> StudyContent:
     """A small study whose patient and accession agree with the demo report."""
-    return make_study(out_dir, patient_id=patient.ipp or patient.ins, patient_name=f"{patient.family}^{patient.given}",
+    patient_id = patient.ipp or patient.ins
+    if not patient_id:
+        raise ValueError("the patient of a demo study needs an IPP or an INS")
+    return make_study(out_dir, patient_id=patient_id, patient_name=f"{patient.family}^{patient.given}",
                       birth_date=patient.birth_date, sex=patient.sex, accession=accession, series=series, **kwargs)
 
 
@@ -88,7 +93,7 @@ class BoxClient:
     """The operator's view of a running box, over its admin entry (TLS + password)."""
 
     box: BoxInstance
-    session: object = field(init=False)
+    session: requests.Session = field(init=False)
 
     def __post_init__(self) -> None:
         self.session = self.box.operator_session()

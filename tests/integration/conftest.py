@@ -33,14 +33,5 @@ def box(tmp_path, pki):
 
 
 @pytest.fixture
-def publishing_box(tmp_path, pki, dmp_sim):
-    """A box that publishes to the DMP simulator over mutual TLS."""
-    instance = start_box(tmp_path / "box", pki=pki, dmp_url=dmp_sim.url,
-                         settings={"Dmp": {"RetryInitialSeconds": 0.5, "RetryMaxSeconds": 2.0}})
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture
 def operator(box) -> BoxClient:
     return BoxClient(box)

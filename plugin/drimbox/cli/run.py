@@ -48,7 +48,8 @@ def run(args) -> int:
     try:
         while not stop.is_set():
             stop.wait(1.0)
-            dead = [b.name for b in network.boxes.values() if not (b.orthanc.running and b.nginx.running)]
+            dead = [b.name for b in network.boxes.values()
+                    if not all(p is not None and p.running for p in (b.orthanc, b.nginx))]
             dead += [p.name for p in network.processes if not p.running]
             if dead:
                 print(f"drimbox run: {', '.join(dead)} stopped unexpectedly; see the logs. Stopping.")

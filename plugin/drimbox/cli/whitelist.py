@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--trust-anchor", action="append", required=True, metavar="PEM",
                         help="root certificate(s) the signer must chain to (repeatable)")
     verify.add_argument("--crl", action="append", metavar="FILE",
-                        help="CRL (DER or PEM) of the signer's issuer (repeatable); without it revocation is not checked")
+                        help="CRL (DER or PEM) of the signer's issuer (repeatable); "
+                             "without it revocation is not checked")
     verify.add_argument("--signer-cn", default=DEFAULT_SIGNER_CN)
     verify.add_argument("--signer-ou", default=DEFAULT_SIGNER_OU)
     verify.add_argument("--json", action="store_true")

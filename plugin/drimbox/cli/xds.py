@@ -80,7 +80,8 @@ def run_render(args) -> int:
     Path(args.out).write_bytes(serialize(envelope))
     ids = lot.ids
     if args.json:
-        print(json.dumps({"out": args.out, "signing": signing_note, "submission_set_unique_id": ids.submission_set_unique_id,
+        print(json.dumps({"out": args.out, "signing": signing_note,
+                          "submission_set_unique_id": ids.submission_set_unique_id,
                           "kos_entry_uuid": ids.kos_entry_id, "kos_unique_id": ids.kos_unique_id,
                           "signature_entry_uuid": ids.signature_entry_id,
                           "signature_unique_id": ids.signature_unique_id}, indent=2))

@@ -83,6 +83,6 @@ def coerce(value: Any, hint: Any, path: str, field: dataclasses.Field):
         if not isinstance(value, dict):
             raise SettingsError(f"{path} must be an object")
         return dict(value)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return read_section(hint, value, path)
     return value

@@ -108,7 +108,8 @@ def load_key_and_cert(
 def _index_of_certificate_for(key: PrivateKey, certs: list[x509.Certificate]) -> int | None:
     wanted = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     for index, cert in enumerate(certs):
-        got = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        got = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
         if got == wanted:
             return index
     return None

@@ -238,7 +238,8 @@ class DmpClient:
             request = queries.find_documents_by_reference_id(patient_cx, reference_ids, statuses=statuses)
             entries = queries.document_entries(self._query(request, actor, patient_cx))
             wanted = {(c.code, c.system) for c in type_codes}
-            return [e for e in entries if not wanted or (e.type_code and (e.type_code.code, e.type_code.system) in wanted)]
+            return [e for e in entries
+                    if not wanted or (e.type_code and (e.type_code.code, e.type_code.system) in wanted)]
         request = queries.find_documents(patient_cx, statuses=statuses, type_codes=type_codes,
                                          event_codes=event_codes, creation_from=creation_from,
                                          creation_to=creation_to)

@@ -12,7 +12,8 @@ from drimbox.reports.model import Organization, PatientIdentity, Person
 def escape(value: str) -> str:
     """Escape HL7v2 delimiters inside one component (ITI TF-3 4.2.3.1.7 uses the standard escapes)."""
     return (
-        value.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\").replace("~", "\\R\\")
+        value.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\")
+        .replace("~", "\\R\\")
     )
 
 
@@ -25,13 +26,6 @@ def patient_cx(ins: str, ins_oid: str) -> str:
 
 def patient_cx_of(patient: PatientIdentity) -> str:
     return patient_cx(patient.ins or "", patient.ins_oid or "")
-
-
-def split_patient_cx(cx: str) -> tuple[str, str]:
-    """(id, assigning authority OID) of a CX such as ``123^^^&1.2.3&ISO^NH``."""
-    parts = cx.split("^")
-    authority = parts[3].split("&") if len(parts) > 3 else []
-    return parts[0], authority[1] if len(authority) > 1 else ""
 
 
 def xcn(person: Person) -> str:

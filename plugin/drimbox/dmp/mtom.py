@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
@@ -53,7 +54,7 @@ def cid_href(content_id: str) -> str:
     return "cid:" + quote(content_id, safe="@.-_~!$'()*+,;=:")
 
 
-def build(soap_xml: bytes, action: str, attachments: list[Attachment] = (), *, boundary: str | None = None,
+def build(soap_xml: bytes, action: str, attachments: Sequence[Attachment] = (), *, boundary: str | None = None,
           root_id: str | None = None) -> MtomMessage:
     """Package a SOAP 1.2 envelope (which references ``attachments`` through xop:Include) as MTOM."""
     boundary = boundary or f"MIMEBoundary_{uuid.uuid4().hex}"

@@ -116,10 +116,6 @@ def document_entries(response: etree._Element) -> list[DocumentEntrySummary]:
     return [_summary(entry) for entry in response.iter(f"{{{RIM}}}ExtrinsicObject")]
 
 
-def object_refs(response: etree._Element) -> list[str]:
-    return [ref.get("id", "") for ref in response.iter(f"{{{RIM}}}ObjectRef")]
-
-
 def _slot_values(entry: etree._Element, name: str) -> list[str]:
     for slot in entry.iterfind(f"{{{RIM}}}Slot"):
         if slot.get("name") == name:

@@ -13,12 +13,12 @@ from lxml import etree
 from drimbox.crypto import xmlsig
 from drimbox.crypto.keys import PrivateKey
 from drimbox.dmp import xds_ids
+from drimbox.dmp.settings import AUTH_MODES
 from drimbox.reports.model import Code, Organization, Person
 
 SAML = xds_ids.SAML2
 TLS_CLIENT = "urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient"
 X509_SUBJECT_NAME = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
-from drimbox.dmp.settings import AUTH_MODES
 PURPOSES = {
     "normal": "Accès normal",
     "bris_de_glace": "Accès en mode bris de glace",

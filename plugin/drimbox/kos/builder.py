@@ -46,7 +46,8 @@ def build_manifest(
 ) -> Dataset:
     """A new manifest (new SOP and series instance UIDs on every call) for ``study``."""
     patient = report.patient
-    if not patient.ins or not patient.ins_oid:
+    ins, ins_oid = patient.ins, patient.ins_oid
+    if not ins or not ins_oid:
         raise ManifestError(f"report {report.report_id} has no INS (number and OID): a DMP manifest needs it")
     orders = report.orders_for(study.study_uid)
     if not orders:
@@ -69,7 +70,7 @@ def build_manifest(
         series_number=MANIFEST_SERIES_NUMBER,
         institution_name=institution_name,
     )
-    _set_patient(ds, report, study)
+    _set_patient(ds, report, study, ins, ins_oid)
     _set_study(ds, study)
     ds.ReferencedRequestSequence = Sequence([_request_item(order, report.act) for order in orders])
 
@@ -119,22 +120,22 @@ def describe(study: StudyContent, series: list[SeriesContent], act: Code | None)
     return "\n".join(lines)
 
 
-def _set_patient(ds: Dataset, report: Report, study: StudyContent) -> None:
+def _set_patient(ds: Dataset, report: Report, study: StudyContent, ins: str, ins_oid: str) -> None:
     patient = report.patient
     if patient.family:
         ds.PatientName = f"{patient.family}^{patient.given}" if patient.given else patient.family
     else:
         ds.PatientName = study.patient_name
-    ds.PatientID = patient.ins
+    ds.PatientID = ins
     ds.IssuerOfPatientID = INS_ISSUER
-    ds.IssuerOfPatientIDQualifiersSequence = Sequence([sr.universal_entity(patient.ins_oid)])
+    ds.IssuerOfPatientIDQualifiersSequence = Sequence([sr.universal_entity(ins_oid)])
     ds.PatientBirthDate = patient.birth_date or study.patient_birth_date
     ds.PatientSex = _dicom_sex(patient.sex) or _dicom_sex(study.patient_sex)
     other = Dataset()
-    other.PatientID = patient.ins
+    other.PatientID = ins
     other.IssuerOfPatientID = INS_ISSUER
     other.TypeOfPatientID = "TEXT"
-    other.IssuerOfPatientIDQualifiersSequence = Sequence([sr.universal_entity(patient.ins_oid)])
+    other.IssuerOfPatientIDQualifiersSequence = Sequence([sr.universal_entity(ins_oid)])
     ds.OtherPatientIDsSequence = Sequence([other])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,7 @@ class LocalNetwork:
         names = tuple(dict.fromkeys((*self.box_names, "box-a", "box-b")))
         self.pki = create_test_pki(self.data_dir / "pki", hosts=(self.host, "127.0.0.1"), boxes=names)
         if self.simulators:
-            self._start_simulators()
+            self._start_simulators(self.pki)
         planned = {name: self.ports_of(name, i) for i, name in enumerate(self.box_names)}
         whitelist = self.data_dir / "whitelist.xml"
         members = {name: {"db": f"{self.host}:{ports.db}", "vi": f"{self.host}:{ports.vi}"}
@@ -73,8 +74,7 @@ class LocalNetwork:
             raise
         return self
 
-    def _start_simulators(self) -> None:
-        pki = self.pki
+    def _start_simulators(self, pki: dict) -> None:
         dmp_server, psc_server = pki["servers"]["dmp-sim"], pki["servers"]["psc-sim"]
         dmp = ManagedProcess("DMP simulator", [
             DRIMBOX, "dmp-sim", "--port", str(self.sim_ports.dmp), "--data-dir", str(self.data_dir / "dmp-sim"),
@@ -89,7 +89,7 @@ class LocalNetwork:
         for process, port in ((dmp, self.sim_ports.dmp), (psc, self.sim_ports.psc)):
             process.start()
             self.processes.append(process)
-            process.wait_until(lambda p=port: wait_for_port("127.0.0.1", p), 30, "listening")
+            process.wait_until(functools.partial(wait_for_port, "127.0.0.1", port), 30, "listening")
 
     def stop(self) -> None:
         for box in reversed(list(self.boxes.values())):
@@ -119,5 +119,6 @@ class LocalNetwork:
                 f"  DMP (XDS.b)                 : {self.dmp_url}   documents: {self.dmp_url}/_sim/documents",
                 f"  Pro Santé Connect           : {self.psc_issuer}",
             ]
-        lines.append(f"TLS: test CA at {self.pki['ca_bundle']} (add it to your browser to avoid warnings)")
+        if self.pki is not None:
+            lines.append(f"TLS: test CA at {self.pki['ca_bundle']} (add it to your browser to avoid warnings)")
         return "\n".join(lines)

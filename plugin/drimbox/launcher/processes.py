@@ -37,7 +37,9 @@ class ManagedProcess:
     def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.running:
+            if self.process is None:
+                raise ProcessError(f"{self.name} was never started")
+            if self.process.poll() is not None:
                 raise ProcessError(f"{self.name} exited with status {self.process.returncode} before {what}; "
                                    f"see {self.log_path}:\n{self.tail()}")
             try:
@@ -50,17 +52,18 @@ class ManagedProcess:
                            f"{self.tail()}")
 
     def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> None:
-        if not self.running:
+        process = self.process
+        if process is None or process.poll() is not None:
             return
         try:
-            os.killpg(self.process.pid, sig)
+            os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
         try:
-            self.process.wait(timeout)
+            process.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
 
     def tail(self, lines: int = 30) -> str:
         try:

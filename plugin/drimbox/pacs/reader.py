@@ -55,7 +55,8 @@ class PacsReader:
         missing = [i for i in ids if i not in facts]
         if missing:
             with ThreadPoolExecutor(max_workers=self.lookup_threads) as pool:
-                learnt = {oid: fact for oid, fact in zip(missing, pool.map(self._read_instance, missing)) if fact}
+                read = pool.map(self._read_instance, missing)
+                learnt = {oid: fact for oid, fact in zip(missing, read, strict=True) if fact}
             self.store.save_instance_facts(learnt)
             facts.update(learnt)
         return facts

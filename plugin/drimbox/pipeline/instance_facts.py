@@ -61,7 +61,7 @@ class InstanceFactsRecorder:
             return self._progress.wait_for(lambda: self._written >= target, timeout)
 
     def _drain(self) -> list:
-        items = []
+        items: list = []
         while len(items) < self.batch_size:
             try:
                 item = self._queue.get_nowait()

@@ -223,7 +223,7 @@ class ReportIntake:
     def _withdraw(self, message: ReportMessage, outcome: IntakeOutcome) -> None:
         report_id = message.report_id
         record = self.store.get_report(report_id) if report_id else None
-        if record is None:
+        if not report_id or record is None:
             outcome.code = "AE"
             outcome.errors = [f"withdrawal of report {report_id or '(no id)'}, which this box never received"]
             return

@@ -18,7 +18,8 @@ from drimbox.kos.builder import ManifestError, build_manifest, encode_manifest, 
 from drimbox.kos.consistency import find_conflicts
 from drimbox.reports.cda import parse_cda
 from drimbox.store import Store
-from drimbox.store.records import ManifestRecord, ManifestStatus, PublicationState, ReportRecord, ReportState, StudyState
+from drimbox.store.records import (ManifestRecord, ManifestStatus, PublicationState, ReportRecord, ReportState,
+                                   StudyState)
 from drimbox.studies.model import StudyContent
 
 log = logging.getLogger("drimbox.pipeline")
@@ -73,7 +74,8 @@ class ManifestReconciler:
         if report_record is None:
             if current is not None:
                 self._withdraw(current)
-                return ReconcileResult(study_uid, StudyState.WITHDRAWN, "the report was withdrawn or the order cancelled")
+                return ReconcileResult(study_uid, StudyState.WITHDRAWN,
+                                       "the report was withdrawn or the order cancelled")
             withdrawn = self.store.manifests_for_study(study_uid)
             state = StudyState.WITHDRAWN if withdrawn else StudyState.WAITING_REPORT
             return ReconcileResult(study_uid, state)
@@ -94,6 +96,8 @@ class ManifestReconciler:
         if not study.is_stable:
             return ReconcileResult(study_uid, StudyState.WAITING_STABLE)
 
+        if report_record.cda is None:
+            return ReconcileResult(study_uid, StudyState.FAILED, f"report {report_record.report_id} has no CDA")
         report = parse_cda(report_record.cda)
         content = self.pacs.study_content(study)
         conflicts = find_conflicts(report, content)

@@ -239,10 +239,6 @@ class PscClient:
         self._introspections.put(access_token, answer, token_exp=token_exp)
         return answer
 
-    def forget_introspection(self, access_token: str) -> None:
-        """Drop a cached answer (after a logout, for instance)."""
-        self._introspections.forget(access_token)
-
     def end_session_url(self, id_token_hint: str, post_logout_uri: str, *, state: str | None = None) -> str:
         params = {"id_token_hint": id_token_hint, "post_logout_redirect_uri": post_logout_uri,
                   "client_id": self.settings.client_id}

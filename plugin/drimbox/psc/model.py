@@ -90,7 +90,8 @@ class ActivityChoice:
     @property
     def label(self) -> str:
         specialty = f" / {self.exercice.specialty_code}" if self.exercice.specialty_code else ""
-        return f"{self.activity.structure_name} ({self.activity.sector_code}) - profession {self.exercice.profession_code}{specialty}"
+        return (f"{self.activity.structure_name} ({self.activity.sector_code}) - "
+                f"profession {self.exercice.profession_code}{specialty}")
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,3 @@ class Introspection:
     scope: str = ""
     subject_name_id: str = ""  # PSC adds the idNat when an access token is introspected
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def is_active_at(self, now: float) -> bool:
-        return self.active and (not self.exp or now < self.exp)

@@ -49,7 +49,8 @@ class PscSettings:
                 f"{path}.TokenAuthMethod must be one of {', '.join(TOKEN_AUTH_METHODS)}, got {self.token_auth_method!r}"
             )
         if self.token_auth_method == "tls_client_auth" and not (self.client_cert_file and self.client_key_file):
-            raise SettingsError(f"{path}.TokenAuthMethod tls_client_auth needs {path}.ClientCertFile and {path}.ClientKeyFile")
+            raise SettingsError(f"{path}.TokenAuthMethod tls_client_auth needs {path}.ClientCertFile "
+                                f"and {path}.ClientKeyFile")
         if bool(self.client_cert_file) != bool(self.client_key_file):
             raise SettingsError(f"{path}.ClientCertFile and {path}.ClientKeyFile must be set together")
         if self.introspection_cache_seconds < 0:

@@ -1,7 +1,7 @@
 """Read an inbound HL7 v2 message (ORU^R01, MDM^T02/T10/T04, OMI^O23) into a :class:`ReportMessage`.
 
 :func:`parse_message` never raises on bad input: problems go to ``errors`` (the message cannot be used) or
-``warnings`` (used, but something was odd). Event mapping (spec-facts section 2):
+``warnings`` (used, but something was odd). Event mapping (docs/conformance.md, "HL7 v2 intake"):
 
 - ORU^R01: ORC-1 ``CA`` or OBX-11 ``D`` -> withdraw; ORC-1 ``RO`` or OBX-11 ``C`` -> replace; OBX-11 ``F`` (or
   empty with ORC-1 ``NW``) -> publish, or replace when the CDA itself replaces a parent (``relatedDocument

@@ -105,7 +105,8 @@ def make_cda(
     if patient.ins:
         patient_ids += f"<id root={quoteattr(patient.ins_oid or TEST_INS_OID)} extension={quoteattr(patient.ins)}/>"
     if patient.ipp:
-        patient_ids += f"<id root={quoteattr(patient.ipp_issuer or '1.2.250.1.999.1.1')} extension={quoteattr(patient.ipp)}/>"
+        patient_ids += (f"<id root={quoteattr(patient.ipp_issuer or '1.2.250.1.999.1.1')} "
+                        f"extension={quoteattr(patient.ipp)}/>")
     used = ""
     if patient.used_family and patient.used_family != patient.family:
         used = (f"<family qualifier=\"CL\">{escape(patient.used_family)}</family>"
@@ -150,9 +151,19 @@ def make_cda(
     pdf = make_pdf([title, f"Patient : {patient.family} {patient.given} ({patient.birth_date})",
                     f"Etude(s) : {', '.join(s.study_uid for s in studies)}", body_text,
                     f"Dr {legal_authenticator.given} {legal_authenticator.family}"])
+    namespaces = ('xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                  'xmlns:ps3-20="urn:dicom-org:ps3-20"')
+    custodian = (f"<custodian><assignedCustodian><representedCustodianOrganization>"
+                 f"<id root={quoteattr(organization.id_root)} extension={quoteattr(organization.id)}/>"
+                 f"<name>{escape(organization.name)}</name>"
+                 f"</representedCustodianOrganization></assignedCustodian></custodian>")
+    legal = (f"<legalAuthenticator><time value=\"{effective_time}\"/><signatureCode code=\"S\"/>"
+             f"<assignedEntity>{person(legal_authenticator)}{org(organization)}</assignedEntity></legalAuthenticator>")
+    body = (f"<component><nonXMLBody><text mediaType=\"application/pdf\" representation=\"B64\">"
+            f"{base64.b64encode(pdf).decode()}</text></nonXMLBody></component>")
 
     xml = f"""<?xml version="1.0" encoding="UTF-8"?>
-<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:ps3-20="urn:dicom-org:ps3-20">
+<ClinicalDocument {namespaces}>
   <realmCode code="FR"/>
   <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
   <templateId root="2.16.840.1.113883.2.8.2.1"/>
@@ -172,13 +183,13 @@ def make_cda(
     <birthTime value={quoteattr(patient.birth_date)}/>{birthplace}
   </patient></patientRole></recordTarget>
   <author><time value="{effective_time}"/><assignedAuthor>{person(author)}{org(organization)}</assignedAuthor></author>
-  <custodian><assignedCustodian><representedCustodianOrganization><id root={quoteattr(organization.id_root)} extension={quoteattr(organization.id)}/><name>{escape(organization.name)}</name></representedCustodianOrganization></assignedCustodian></custodian>
-  <legalAuthenticator><time value="{effective_time}"/><signatureCode code="S"/><assignedEntity>{person(legal_authenticator)}{org(organization)}</assignedEntity></legalAuthenticator>
+  {custodian}
+  {legal}
   {orders}
   {events}
   {related}
   {facility}
-  <component><nonXMLBody><text mediaType="application/pdf" representation="B64">{base64.b64encode(pdf).decode()}</text></nonXMLBody></component>
+  {body}
 </ClinicalDocument>
 """
     return xml.encode("utf-8")
@@ -257,8 +268,9 @@ def _prt(organization: Organization | None, structure_id: str | None) -> str:
 def _flag_obx(start: int, flags: Mapping[str, bool] | None) -> list[str]:
     values = dict(DEFAULT_FLAGS)
     values.update(flags or {})
-    return [f"OBX|{start + i}|CE|{name}^{FLAG_LABELS[name]}^MetaDMPMSS||{'Y' if value else 'N'}^^expandedYes-NoIndicator"
-            f"||||||F" for i, (name, value) in enumerate(values.items())]
+    return [f"OBX|{start + i}|CE|{name}^{FLAG_LABELS[name]}^MetaDMPMSS||"
+            f"{'Y' if value else 'N'}^^expandedYes-NoIndicator||||||F"
+            for i, (name, value) in enumerate(values.items())]
 
 
 def _cda_facts(cda: bytes | None):
@@ -276,7 +288,8 @@ def _cda_facts(cda: bytes | None):
 
 
 def _cda_obx(cda: bytes, status: str) -> str:
-    return f"OBX|1|ED|18748-4^CR d'imagerie médicale^LN||^TEXT^XML^Base64^{base64.b64encode(cda).decode()}||||||{status}"
+    return (f"OBX|1|ED|18748-4^CR d'imagerie médicale^LN||^TEXT^XML^Base64^{base64.b64encode(cda).decode()}"
+            f"||||||{status}")
 
 
 def _viewer_obx(set_id: int, url: str) -> str:

@@ -113,12 +113,6 @@ def make_study(
     return _with_series(study, contents)
 
 
-def compress_jpegls(paths: Iterable[Path], *, workers: int | None = None) -> None:
-    """Re-encode files in place as JPEG-LS lossless with ``dcmcjpls`` (one process per file, in parallel)."""
-    with ThreadPoolExecutor(max_workers=workers or (os.cpu_count() or 2) * 2) as pool:
-        list(pool.map(_compress_one, paths))
-
-
 def _compress_one(path: Path) -> None:
     tmp = path.with_suffix(".jls.tmp")
     result = subprocess.run(["dcmcjpls", "+el", str(path), str(tmp)], capture_output=True, text=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
 from typing import Iterable, Mapping, Sequence
 
 from cryptography import x509
@@ -87,7 +86,3 @@ def make_demo_whitelist(pki: Mapping, boxes: Mapping[str, Mapping[str, str]], **
         domains.append(Domain(id=box.get("id", name), db=box["db"], vi=box.get("vi", ""),
                               name=box.get("name", f"DRIMbox {name}"), operator_dn=operator_dn))
     return make_whitelist(domains, signer_key=signer.key, signer_cert=signer.cert, chain=chain, **options)
-
-
-def domains_to_json(domains: Iterable[Domain]) -> list[dict]:
-    return [asdict(domain) for domain in domains]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 
 def _from_row(cls, row) -> Any:
@@ -19,6 +19,8 @@ def _from_row(cls, row) -> Any:
 
 
 class _Record:
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # every record is a dataclass: lets asdict() accept self
+
     @classmethod
     def from_row(cls, row):
         return _from_row(cls, row)

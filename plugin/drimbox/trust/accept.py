@@ -1,4 +1,4 @@
-"""Accept-header negotiation for peer WADO-RS retrieval (spec-facts section 7).
+"""Accept-header negotiation for peer WADO-RS retrieval (docs/conformance.md, "Trusted space, peers and viewer").
 
 Peers and the national validator send Accept in many shapes: comma-separated
 ``multipart/related; type="application/dicom";transfer-syntax=..;q=..;boundary=**`` items with a trailing
@@ -7,7 +7,7 @@ comma, one Accept header per transfer syntax, items carrying only ``transfer-syn
 all of them into a flat list of :class:`AcceptedType` and picks the transfer syntax to send.
 
 Policy: the stored syntax is sent whenever the caller accepts it (q > 0), because transcoding costs 20-40x
-(orthanc-stack.md, DICOMweb 1.7). Otherwise the highest q wins, ties broken by the national lossless
+(docs/orthanc-notes.md point 15). Otherwise the highest q wins, ties broken by the national lossless
 preference order. A ``multipart/related; type=application/dicom`` item without ``transfer-syntax`` means
 Explicit VR Little Endian (DICOM PS3.18 since 2016c), as Orthanc DICOMweb >= 1.5 also reads it.
 
@@ -36,7 +36,7 @@ JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
 JPEG_2000 = "1.2.840.10008.1.2.4.91"
 ANY_TRANSFER_SYNTAX = "*"
 
-# The national lossless preference (section 7): JPEG lossless SV1 > JPEG-LS lossless > JPEG 2000 >
+# The national lossless preference (docs/conformance.md): JPEG lossless SV1 > JPEG-LS lossless > JPEG 2000 >
 # lossy JPEG/MPEG > Explicit VR LE. Syntaxes not listed rank after all of these, in UID order.
 PREFERENCE_ORDER: tuple[str, ...] = (
     JPEG_LOSSLESS_SV1,
@@ -60,7 +60,7 @@ PREFERENCE_ORDER: tuple[str, ...] = (
 _RANK = {uid: index for index, uid in enumerate(PREFERENCE_ORDER)}
 
 # Lossless syntaxes Orthanc 1.10 + DICOMweb 1.7 produced here from a JPEG-LS and from an uncompressed
-# 16-bit study without the GDCM plugin (which must never be loaded, orthanc-stack.md point 11). RLE
+# 16-bit study without the GDCM plugin (which must never be loaded, docs/orthanc-notes.md point 11). RLE
 # (1.2.5) and JPEG 2000 answer 500. Lossy targets are left out on purpose: never degrade images a peer may
 # use for diagnosis unless the adapter opts in explicitly.
 ORTHANC_LOSSLESS_TRANSCODABLE: frozenset[str] = frozenset(

@@ -9,6 +9,11 @@ from urllib.parse import unquote, urlparse
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+# Keys a CRL issuer may sign with here (IGC-Santé signs with RSA); DSA, deprecated in cryptography, is not
+# accepted: a CRL signed with it is as good as none, and revocation then fails closed.
+_SIGNING_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
 
 
 class RevocationError(ValueError):
@@ -40,8 +45,11 @@ def _crl_for(issuer: x509.Certificate, crls: Sequence[x509.CertificateRevocation
     for crl in crls:
         if crl.issuer != issuer.subject:
             continue
+        key = issuer.public_key()
+        if not isinstance(key, _SIGNING_KEYS):
+            continue
         try:
-            if crl.is_signature_valid(issuer.public_key()):
+            if crl.is_signature_valid(key):
                 return crl
         except (InvalidSignature, TypeError):
             continue
@@ -61,7 +69,7 @@ def check_path(
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     crls = [crl for data in crl_data for crl in load_crls(data)]
-    for position, (cert, issuer) in enumerate(zip(path, path[1:])):
+    for position, (cert, issuer) in enumerate(zip(path, path[1:], strict=False)):
         crl = _crl_for(issuer, crls)
         if crl is None:
             if position == 0:
@@ -69,7 +77,8 @@ def check_path(
             continue
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise RevocationError(
-                f"CRL of {issuer.subject.rfc4514_string()} is out of date (next update {crl.next_update_utc:%Y-%m-%d %H:%M})"
+                f"CRL of {issuer.subject.rfc4514_string()} is out of date "
+                f"(next update {crl.next_update_utc:%Y-%m-%d %H:%M})"
             )
         revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if revoked is not None:

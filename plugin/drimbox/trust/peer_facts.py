@@ -44,10 +44,12 @@ from drimbox.pacs.rest import OrthancRest, OrthancRestError
 from drimbox.store import Store
 from drimbox.store.records import ManifestStatus
 from drimbox.trust.policy import PublishedManifest, TokenInfo
+from drimbox.util.ttl_cache import TtlCache
 
 log = logging.getLogger("drimbox.peer")
 
 UNKNOWN_PREFIX = "orthanc:"  # stands for a stored instance no manifest of the study covers
+_MAX_ENTRIES = 100_000  # per cache: series and studies peers may ask about
 
 
 def orthanc_id(*uids: str) -> str:
@@ -60,32 +62,6 @@ def orthanc_id(*uids: str) -> str:
 class _StudyState:
     signature: tuple  # ((kos_uid, version, status), ...) ordered by version
     manifests: dict  # kos_uid -> PublishedManifest (valid or not)
-
-
-class _TtlCache:
-    def __init__(self, ttl: float, clock: Callable[[], float], max_entries: int = 100_000):
-        self.ttl = ttl
-        self.clock = clock
-        self.max_entries = max_entries
-        self._data: dict = {}
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            entry = self._data.get(key)
-        if entry is None or self.clock() >= entry[1]:
-            return None
-        return entry[0]
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            if len(self._data) >= self.max_entries:
-                self._data.clear()
-            self._data[key] = (value, self.clock() + self.ttl)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
 
 
 class BoxPeerFacts:
@@ -117,9 +93,13 @@ class BoxPeerFacts:
         self._study_of_kos: dict[str, str] = {}
         self._content: dict[str, dict[str, dict[str, str]]] = {}  # kos_uid -> parsed content (immutable)
         self._studies: dict[str, _StudyState] = {}
-        self._stored = _TtlCache(stored_ttl, clock)
-        self._syntax = _TtlCache(syntax_ttl, clock)
-        self._patient_ids = _TtlCache(syntax_ttl, clock)  # study UID -> (PatientID, ...) as Orthanc holds it
+        limit = _MAX_ENTRIES
+        # (study UID, series UID or "") -> SOP instance UIDs Orthanc holds there
+        self._stored: TtlCache[tuple[str, str], frozenset[str]] = TtlCache(stored_ttl, clock=clock, max_entries=limit)
+        # (study UID, series UID) -> stored transfer syntax
+        self._syntax: TtlCache[tuple[str, str], str] = TtlCache(syntax_ttl, clock=clock, max_entries=limit)
+        # study UID -> (PatientID, ...) as Orthanc holds it
+        self._patient_ids: TtlCache[str, tuple[str, ...]] = TtlCache(syntax_ttl, clock=clock, max_entries=limit)
         self._id_maps: dict[tuple[str, str], dict[str, str]] = {}  # (study, PatientID) -> {orthanc id: SOP UID}
         self._operator_dns: dict[str, bool] = {}  # DN -> operator of _operator_dns_list?
         self._operator_dns_list: object = None  # the list in force those answers are about
@@ -201,15 +181,6 @@ class BoxPeerFacts:
         """SOP instance UIDs rejected by the study's IOCM rejection notes (and by notes of unknown study: UIDs are
         unique). Read when the study's manifest list changes, which is when a rejection takes effect."""
         return self.store.instances_rejected_by_notes(study_uid)
-
-    def invalidate(self) -> None:
-        """Forget every cached fact (tests, or after an operator action)."""
-        with self._lock:
-            self._studies.clear()
-            self._id_maps.clear()
-        self._stored.clear()
-        self._syntax.clear()
-        self._patient_ids.clear()
 
     # --- what Orthanc stores --------------------------------------------------------------------
     def _patient_ids_of(self, study_uid: str) -> tuple[str, ...]:

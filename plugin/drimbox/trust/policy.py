@@ -1,4 +1,4 @@
-"""The one access decision for peers' WADO-RS requests on the ``db`` host (spec-facts section 7).
+"""The one access decision for peers' WADO-RS requests on the ``db`` host (docs/conformance.md).
 
 nginx asks (``auth_request``) before forwarding a peer's request to Orthanc's DICOMweb; the adapter turns
 the subrequest into a :class:`PeerRequest`, calls :func:`decide_peer_request` and answers with the

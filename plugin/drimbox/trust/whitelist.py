@@ -1,8 +1,8 @@
 """The signed DRIM-M whitelist ("liste blanche"): parse, verify, keep the last valid one, answer host/DN checks.
 
-Acceptance (spec-facts section 7): XAdES signature and digests valid over the whole list, signer chained to a
-configured root, signer CN and OU as configured, within validity, not revoked (CRL). Anything else is refused
-and the list in force stays.
+Acceptance (docs/security.md, docs/conformance.md): XAdES signature and digests valid over the whole list,
+signer chained to a configured root, signer CN and OU as configured, within validity, not revoked (CRL).
+Anything else is refused and the list in force stays.
 
 The domains are read from what the signature covers (the digested node-set, re-parsed), never from the
 document as received: text hidden in a subtracted ds:Signature, comments or processing instructions cannot
@@ -280,7 +280,9 @@ class WhitelistKeeper:
         self.require_revocation_check = require_revocation_check
         self.crl_max_age = crl_max_age
         self._lock = threading.RLock()
-        self._crl_cache: dict[str, tuple[bytes, dt.datetime]] = {}  # url -> (bytes, fetched at)
+        # url -> (bytes, fetched at). Not a TTL cache: past crl_max_age an entry is still the fallback when the
+        # fetch fails, until the CRL's own nextUpdate.
+        self._crl_cache: dict[str, tuple[bytes, dt.datetime]] = {}
         self.current: WhitelistVerdict | None = None
         self.in_force_since: dt.datetime | None = None
         self.last_attempt: dt.datetime | None = None

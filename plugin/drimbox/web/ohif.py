@@ -146,6 +146,8 @@ def _unpack_dist(tarball: Path, dest: Path, *, keep_ai_runtime: bool) -> None:
                 elif member.isfile():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     source = archive.extractfile(member)
+                    if source is None:
+                        raise OhifFetchError(f"{tarball}: cannot read {member.name}")
                     with open(target, "wb") as out:
                         shutil.copyfileobj(source, out, 1 << 20)
                     count += 1

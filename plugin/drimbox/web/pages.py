@@ -28,7 +28,8 @@ MESSAGES = {
     "malformed": ("Ce lien d'accès est illisible.", "This access link cannot be read."),
     "bad_issuer": ("Ce lien d'accès n'a pas été émis par un service de confiance.",
                    "This access link was not issued by a trusted service."),
-    "bad_audience": ("Ce lien d'accès est destiné à un autre service.", "This access link is meant for another service."),
+    "bad_audience": ("Ce lien d'accès est destiné à un autre service.",
+                     "This access link is meant for another service."),
     "not_yet_valid": ("Ce lien d'accès n'est pas encore valide.", "This access link is not valid yet."),
     "other_study": ("Ce lien d'accès concerne un autre examen.", "This access link is for another study."),
     "access_denied": ("La connexion Pro Santé Connect a été annulée.", "The Pro Santé Connect login was cancelled."),
@@ -59,7 +60,8 @@ def refused(reason: str, status: int, detail: str = "") -> Response:
 
 def activity_choice(name: str, choices: list[tuple[str, str]], return_url: str, csrf: str) -> Response:
     buttons = "".join(
-        f"<button type='submit' name='activity' value='{escape(key, quote=True)}' id='activity-{escape(key, quote=True)}'>"
+        f"<button type='submit' name='activity' value='{escape(key, quote=True)}' "
+        f"id='activity-{escape(key, quote=True)}'>"
         f"{escape(label)}</button>" for key, label in choices)
     body = (f"<h1>Bonjour {escape(name)}</h1>"
             "<p>Choisissez la situation d'exercice dans laquelle vous consultez cet examen.</p>"

@@ -1,5 +1,5 @@
 """The `db` host's routes: the access decision nginx asks for every peer WADO-RS request, the denial answer,
-and the health check (spec-facts section 7).
+and the health check (docs/conformance.md, "Trusted space, peers and viewer").
 
 How a peer request flows (launcher/templates/nginx.conf.j2, db server)::
 

@@ -50,7 +50,8 @@ def wait_manifest(operator: BoxClient, study_uid: str, *, after: str | None = No
     """Wait until the study has a current manifest (different from ``after``); returns the study status."""
     return operator.wait_study(
         study_uid, lambda s: s.get("state") == "manifest_ready" and s.get("kos")
-        and s["kos"]["kos_uid"] != after, timeout=timeout, what="a manifest" + (f" other than {after}" if after else ""))
+        and s["kos"]["kos_uid"] != after, timeout=timeout,
+        what="a manifest" + (f" other than {after}" if after else ""))
 
 
 def referenced_sops(ds: pydicom.Dataset) -> set[str]:
@@ -96,7 +97,8 @@ def check_kos(box, operator: BoxClient, content, tmp, *, orders=("ORD0001",)) ->
     assert requests_[0].IssuerOfAccessionNumberSequence[0].UniversalEntityID == "1.2.250.1.999.1.2"
     assert ds.get("AccessionNumber", "") == ""
     # every instance (key image notes included, manifests and rejection notes excluded)
-    expected = {i.sop_instance_uid for s in content.series for i in s.instances if i.kind not in ("manifest", "rejection")}
+    expected = {i.sop_instance_uid for s in content.series for i in s.instances
+                if i.kind not in ("manifest", "rejection")}
     assert referenced_sops(ds) == expected
     # Retrieve URLs on the db entry
     for series in ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence:

@@ -301,7 +301,8 @@ def problems(operator) -> list[dict]:
 
 
 def test_malformed_hl7_is_refused_and_kept(box, operator):
-    garbage = b"MSH|^~\\&|RIS|X|DRIMBOX|X|20240101||ORU^R01|CTRL-BAD-1|P|2.5\rPID|1||||\rOBX|1|ED|18748-4^CR^LN||^TEXT^XML^Base64^!!!notbase64!!!||||||F\r"
+    garbage = (b"MSH|^~\\&|RIS|X|DRIMBOX|X|20240101||ORU^R01|CTRL-BAD-1|P|2.5\rPID|1||||\r"
+               b"OBX|1|ED|18748-4^CR^LN||^TEXT^XML^Base64^!!!notbase64!!!||||||F\r")
     code, text = mllp(box, garbage)
     assert code in ("AE", "AR"), text
     assert text

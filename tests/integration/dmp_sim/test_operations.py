@@ -129,8 +129,9 @@ def test_tls_requires_client_certificate(tmp_path, tls_files, signing_ca_file, p
 
 
 def test_cli_runs_until_sigterm(tmp_path):
-    proc = subprocess.Popen([PYTHON, "-c", "import sys; from drimbox.cli import main; sys.exit(main())", "dmp-sim", "--port", "0", "--json", "--data-dir",
-                             str(tmp_path / "cli")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([PYTHON, "-c", "import sys; from drimbox.cli import main; sys.exit(main())", "dmp-sim",
+                             "--port", "0", "--json", "--data-dir", str(tmp_path / "cli")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         info = json.loads(line)

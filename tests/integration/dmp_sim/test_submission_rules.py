@@ -9,7 +9,8 @@ from lxml import etree
 from pydicom.uid import generate_uid
 
 from dmp_sim_fixtures import (
-    FAILURE, RIM, SUCCESS, XDSB, XOP, build_kos, build_lot, build_signature_document, build_vihf, q, sub, vihf_attributes,
+    FAILURE, RIM, SUCCESS, XDSB, XOP, build_kos, build_lot, build_signature_document, build_vihf, q, sub,
+    vihf_attributes,
 )
 
 pytestmark = pytest.mark.integration

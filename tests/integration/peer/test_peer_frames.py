@@ -1,4 +1,4 @@
-"""Frames asked the national client simulator's way (spec-facts section 7 "Frames"): ``/frames/1`` with the
+"""Frames asked the national client simulator's way (docs/conformance.md, frames): ``/frames/1`` with the
 instances' ``multipart/related; type="application/dicom"`` Accept list. Answered 200 with the frame in an
 accepted transfer syntax as ``multipart/related; type="application/octet-stream"``, on an uncompressed and a
 JPEG-LS study; the frame is decoded and compared with what was stored."""

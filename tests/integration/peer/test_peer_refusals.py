@@ -1,4 +1,4 @@
-"""What a peer (or anyone) is refused on the `db` host, with the status spec-facts section 7 names, a JSON
+"""What a peer (or anyone) is refused on the `db` host, with the status docs/conformance.md names, a JSON
 body and HSTS on every answer; and what is not reachable at all."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Peer WADO-RS (RAD-107) on the `db` host, end to end: nginx over TLS, the access decision in the plugin,
-Orthanc's DICOMweb sending the bytes. Request shapes of spec-facts section 7."""
+Orthanc's DICOMweb sending the bytes. Request shapes of docs/conformance.md."""
 
 from __future__ import annotations
 

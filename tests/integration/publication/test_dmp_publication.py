@@ -230,7 +230,7 @@ def test_outage_then_recovery_publishes_everything_once_in_order(box, operator, 
              timeout=30, what="retries during the outage")
     assert all(documents(sim, c.study_uid) == [] for c in studies)
     sim.faults.configure("none")
-    for content, kos in zip(studies, firsts):
+    for content, kos in zip(studies, firsts, strict=True):
         wait_publication(operator, content.study_uid, kos["kos_uid"], timeout=30)
     wait_status(sim, grown.study_uid, second["kos_uid"], APPROVED, timeout=30)
     for content in studies:

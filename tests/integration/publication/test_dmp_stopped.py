@@ -58,12 +58,13 @@ def test_publications_wait_for_a_stopped_dmp_and_all_land_once(tmp_path, pki):
                  timeout=40, what="retries while the DMP is stopped")
 
         sim = simulator(tmp_path / "dmp", port, pki)  # same address, same registry
-        for content, kos_uid in during:
+        for content, _kos_uid in during:
             wait_for(lambda c=content: dmp_status(operator, c.study_uid) == "approved", timeout=40,
                      what=f"{content.study_uid} Approved after the DMP came back")
         documents = [d.summary() for d in sim.store.all_documents() if d.summary()["kind"] == "KOS"]
         registered = [d["uniqueId"] for d in documents]
-        assert sorted(registered) == sorted([kos for _, kos in during] + [operator.study(first.study_uid)["kos"]["kos_uid"]])
+        first_kos = operator.study(first.study_uid)["kos"]["kos_uid"]
+        assert sorted(registered) == sorted([kos for _, kos in during] + [first_kos])
         assert all(d["status"] == APPROVED for d in documents)
         assert len(set(registered)) == len(registered), "a manifest was registered twice"
     finally:

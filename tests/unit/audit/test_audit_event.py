@@ -55,7 +55,8 @@ def test_refuses_naive_time_and_unknown_columns():
 
 
 def test_query_criteria():
-    ok, denied, other = event(), event(outcome_status=401, professional_id=""), event(study_uid="9.9", when=T0 + timedelta(days=2))
+    ok, denied = event(), event(outcome_status=401, professional_id="")
+    other = event(study_uid="9.9", when=T0 + timedelta(days=2))
     assert AuditQuery().matches(ok) and AuditQuery().matches(denied)
     assert [AuditQuery(outcome="allowed").matches(e) for e in (ok, denied)] == [True, False]
     assert [AuditQuery(outcome="denied").matches(e) for e in (ok, denied)] == [False, True]

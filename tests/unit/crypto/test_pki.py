@@ -54,7 +54,8 @@ def test_profiles_and_names(pki):
     assert auth.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == box["structure_id"]
     assert ExtendedKeyUsageOID.CLIENT_AUTH in auth.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     chain = load_certificate_chain(pki["whitelist_signer"]["chain"])
-    assert [c.subject for c in chain] == [_cert(pki["intermediate"]["cert"]).subject, _cert(pki["root"]["cert"]).subject]
+    assert [c.subject for c in chain] == [_cert(pki["intermediate"]["cert"]).subject,
+                                          _cert(pki["root"]["cert"]).subject]
 
 
 def test_private_keys_are_private(pki):

@@ -67,7 +67,8 @@ def test_unusable_answers_are_unavailable(content_type, body):
 
 
 def test_mtom_answer_root_is_read():
-    envelope = ENV.format(f'<rs:RegistryResponse {RS} status="urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"/>')
+    envelope = ENV.format(f'<rs:RegistryResponse {RS} '
+                          'status="urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"/>')
     message = mtom.build(envelope.encode(), "a", [mtom.Attachment("p@x", b"\x00\x01")])
     parsed = transactions.read_answer(message.content_type, message.body)
     assert parsed.payload.get("status").endswith("Success")

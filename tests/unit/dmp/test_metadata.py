@@ -93,7 +93,8 @@ def test_author_is_device_and_structure(lot):
     author = entry(lot, lot.ids.kos_entry_id).xpath(
         "rim:Classification[@classificationScheme='urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d']", namespaces=NS)
     assert len(author) == 1 and author[0].get("nodeRepresentation") == ""
-    assert slot(author[0], "authorPerson") == ["DRIMBOX-ORTHANC^DRIMbox for Orthanc^^^^^^^&1.2.826.0.1.3680043.8.498.77&ISO^D^^^RI"]
+    assert slot(author[0], "authorPerson") == [
+        "DRIMBOX-ORTHANC^DRIMbox for Orthanc^^^^^^^&1.2.826.0.1.3680043.8.498.77&ISO^D^^^RI"]
     assert slot(author[0], "authorInstitution") == [
         "Cabinet de radiologie^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^3123456789012345"]
 
@@ -111,9 +112,11 @@ def test_external_identifiers(lot):
     kos_entry = entry(lot, lot.ids.kos_entry_id)
     assert external(kos_entry, "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427") == (
         "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH", "XDSDocumentEntry.patientId")
-    assert external(kos_entry, "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab") == (KOS_UID, "XDSDocumentEntry.uniqueId")
+    assert external(kos_entry, "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab") == (
+        KOS_UID, "XDSDocumentEntry.uniqueId")
     package = lot.submit_objects.find("rim:RegistryObjectList/rim:RegistryPackage", NS)
-    assert external(package, "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8") == ("1.2.3.5.99", "XDSSubmissionSet.uniqueId")
+    assert external(package, "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8") == (
+        "1.2.3.5.99", "XDSSubmissionSet.uniqueId")
     assert external(package, "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832") == (
         "1.2.826.0.1.3680043.8.498.77", "XDSSubmissionSet.sourceId")
     assert external(package, "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446")[0] == (
@@ -124,7 +127,8 @@ def test_submission_set(lot):
     package = lot.submit_objects.find("rim:RegistryObjectList/rim:RegistryPackage", NS)
     assert package.get("id") == lot.ids.submission_set_id
     assert slot(package, "submissionTime") == ["20240305102030"]
-    assert [c[:2] for c in codes(package, "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500")] == [("04", "1.2.250.1.213.2.2")]
+    assert [c[:2] for c in codes(package, "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500")] == [
+        ("04", "1.2.250.1.213.2.2")]
     node = package.xpath("rim:Classification[@classificationNode='urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd']",
                          namespaces=NS)
     assert len(node) == 1 and node[0].get("classifiedObject") == lot.ids.submission_set_id
@@ -157,7 +161,8 @@ def test_associations(lot):
                   slot(a, "SubmissionSetStatus")) for a in associations]
     ids = lot.ids
     assert described == [
-        ("urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember", ids.submission_set_id, ids.kos_entry_id, ["Original"]),
+        ("urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember", ids.submission_set_id, ids.kos_entry_id,
+         ["Original"]),
         ("urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember", ids.submission_set_id, ids.signature_entry_id,
          ["Original"]),
         ("urn:ihe:iti:2007:AssociationType:signs", ids.signature_entry_id, ids.submission_set_id, []),

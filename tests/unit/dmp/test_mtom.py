@@ -48,7 +48,8 @@ def test_parse_tolerates_lf_headers_unquoted_params_and_start_not_first():
 
 
 def test_parse_base64_part():
-    body = b"--b\r\nContent-ID: <r>\r\n\r\n<r/>\r\n--b\r\nContent-ID: <a>\r\nContent-Transfer-Encoding: base64\r\n\r\nSGVsbG8=\r\n--b--\r\n"
+    body = (b"--b\r\nContent-ID: <r>\r\n\r\n<r/>\r\n"
+            b"--b\r\nContent-ID: <a>\r\nContent-Transfer-Encoding: base64\r\n\r\nSGVsbG8=\r\n--b--\r\n")
     assert mtom.parse('multipart/related; boundary="b"', body).attachments["a"].data == b"Hello"
 
 

@@ -94,7 +94,8 @@ def test_patient_existence_query_and_answer():
     assert patients.read_existence_answer(answer) == patients.PatientCheck(True, "AA", "OK", "active", "")
     missing = etree.fromstring(
         f'<PRPA_IN201308UV02 xmlns="{xds_ids.HL7V3}"><acknowledgement><typeCode code="AA"/></acknowledgement>'
-        '<controlActProcess><queryAck><queryResponseCode code="NF"/></queryAck></controlActProcess></PRPA_IN201308UV02>')
+        '<controlActProcess><queryAck><queryResponseCode code="NF"/></queryAck></controlActProcess>'
+        '</PRPA_IN201308UV02>')
     assert patients.read_existence_answer(missing).exists is False
 
 

@@ -92,7 +92,8 @@ def test_dsg_lists_digest_of_every_document(signing, ca):
     assert verified.cert == signing.cert
     root = etree.fromstring(data)
     prop = root.find(".//{http://www.w3.org/2000/09/xmldsig#}SignatureProperty")
-    assert (prop.get("Id"), prop.get("Target"), prop.text) == ("purposeOfSignature", "#sig-1", "1.2.840.10065.1.12.1.14")
+    assert (prop.get("Id"), prop.get("Target"), prop.text) == (
+        "purposeOfSignature", "#sig-1", "1.2.840.10065.1.12.1.14")
     references = root.findall("{http://www.w3.org/2000/09/xmldsig#}SignedInfo/{http://www.w3.org/2000/09/xmldsig#}Reference")
     assert "http://www.w3.org/2000/09/xmldsig#Manifest" in [r.get("Type") for r in references]
 

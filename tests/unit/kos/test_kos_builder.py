@@ -59,8 +59,8 @@ def test_manifest_of_a_real_study_is_valid_and_references_every_instance(tmp_pat
 
     items = list(read.ContentSequence)
     assert [i.ValueType for i in items[:-1]] == ["IMAGE"] * 7
-    content_refs = {(i.ReferencedSOPSequence[0].ReferencedSOPClassUID, i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-                    for i in items[:-1]}
+    content_refs = {(i.ReferencedSOPSequence[0].ReferencedSOPClassUID,
+                     i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for i in items[:-1]}
     assert content_refs == expected
     text = items[-1]
     assert text.ValueType == "TEXT" and text.RelationshipType == "CONTAINS"

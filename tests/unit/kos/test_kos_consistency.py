@@ -9,8 +9,8 @@ from drimbox.samples.studies import make_study_content
 
 
 def _study(**changes):
-    base = make_study_content(1, 1, study_uid="1.2.250.1.999.5.1", patient_id="IPP0042", patient_name="DUPONT^Marie", birth_date="19790315",
-                              sex="F", accession="ACC1")
+    base = make_study_content(1, 1, study_uid="1.2.250.1.999.5.1", patient_id="IPP0042", patient_name="DUPONT^Marie",
+                              birth_date="19790315", sex="F", accession="ACC1")
     return replace(base, **changes)
 
 

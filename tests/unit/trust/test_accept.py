@@ -1,4 +1,5 @@
-"""Accept parsing and transfer-syntax choice for peer WADO-RS (spec-facts section 7)."""
+"""Accept parsing and transfer-syntax choice for peer WADO-RS (docs/conformance.md, "Trusted space, peers and
+viewer")."""
 
 from __future__ import annotations
 
@@ -174,7 +175,7 @@ def test_frames_media_types():
 
 
 def test_frames_asked_with_the_instances_dicom_list_are_uncompressed_octet_stream():
-    """The national client simulator asks frames with its application/dicom list (spec-facts section 7)."""
+    """The national client simulator asks frames with its application/dicom list (docs/conformance.md)."""
     national = validator_header([(JPEG_LOSSLESS_SV1, "1"), (JPEG_LS_LOSSLESS, "0.8"), (EXPLICIT_VR_LE, "0.2")])
     assert choose(national, JPEG_LS_LOSSLESS, frames=True) == EXPLICIT_VR_LE
     assert choose(national, EXPLICIT_VR_LE, frames=True) == EXPLICIT_VR_LE

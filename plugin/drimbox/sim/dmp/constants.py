@@ -87,7 +87,7 @@ SQ_FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 SQ_FIND_DOCUMENTS_BY_REFERENCE_ID = "urn:uuid:12941a89-e02e-4be5-967c-ce4bfc8fe492"
 SQ_GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
-# Codes of the DMP (spec-facts section 5)
+# Codes of the DMP (docs/conformance.md, DMP)
 OID_INS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11")
 OID_IDNPS = "1.2.250.1.71.4.2.1"
 OID_STRUCTURE = "1.2.250.1.71.4.2.2"

@@ -1,4 +1,4 @@
-"""Registry-state-free checks of submitted metadata (IHE XDS.b + CI-SIS DMP rules of spec-facts section 5)."""
+"""Registry-state-free checks of submitted metadata (IHE XDS.b + the CI-SIS DMP rules: docs/conformance.md, DMP)."""
 
 from __future__ import annotations
 

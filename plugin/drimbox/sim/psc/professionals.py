@@ -142,7 +142,7 @@ def normalize_professionals(professionals: list[dict[str, Any]]) -> dict[str, di
 
 
 def _complete_exercice(prof: dict[str, Any], exercice: dict[str, Any]) -> dict[str, Any]:
-    done = {key: str(exercice.get(key) or "") for key in EXERCICE_FIELDS}
+    done: dict[str, Any] = {key: str(exercice.get(key) or "") for key in EXERCICE_FIELDS}
     done["nomDexercice"] = done["nomDexercice"] or prof["family_name"]
     done["prenomDexercice"] = done["prenomDexercice"] or prof["given_name"]
     done["codeCiviliteDexercice"] = done["codeCiviliteDexercice"] or prof.get("civility", "")

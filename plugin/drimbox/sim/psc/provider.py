@@ -200,10 +200,6 @@ class PscProvider:
             raise OAuthError("invalid_request", "this login page has expired; start again from the application")
         return with_query(request.redirect_uri, {"error": "access_denied", "state": request.state})
 
-    def pending_login(self, request_id: str) -> LoginRequest | None:
-        with self._lock:
-            return self._login_requests.get(request_id)
-
     # ------------------------------------------------------------ token endpoint
     def exchange_code(self, client_id: str, code: str, redirect_uri: str, code_verifier: str = "") -> dict[str, Any]:
         with self._lock:
