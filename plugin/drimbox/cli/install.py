@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     add("--admin-host", default="localhost", help="host name of the operator entry (default localhost)")
     add("--admin-bind", default="127.0.0.1", help="address of the operator entry (default 127.0.0.1)")
     add("--admin-port", type=int, default=8440)
+    add("--admin-cert", type=_optional_path, default=None,
+        help="PEM certificate of the operator entry (default: a self-signed one for --admin-host)")
+    add("--admin-key", type=_optional_path, default=None, help="its private key")
     add("--https-port", type=int, default=443, help="port of the db and vi entries (default 443)")
     add("--oid-root")
     add("--structure-id")
@@ -108,7 +111,8 @@ def answers_of(args: argparse.Namespace):
         psc_client_secret_file=Path(args.psc_client_secret_file),
         whitelist_url=args.whitelist_url, trust_anchor=Path(args.trust_anchor), peer_ca_file=Path(args.peer_ca_file),
         peer_crl_file=args.peer_crl_file, whitelist_crl_urls=tuple(args.whitelist_crl_url),
-        admin_host=args.admin_host, admin_bind=args.admin_bind, admin_port=args.admin_port,
+        admin_host=args.admin_host, admin_cert=args.admin_cert, admin_key=args.admin_key,
+        admin_bind=args.admin_bind, admin_port=args.admin_port,
         https_port=args.https_port, orthanc_http_port=args.orthanc_http_port, dicom_port=args.dicom_port,
         aet=args.aet, hl7_port=args.hl7_port, modalities=dict(parse_modality(m) for m in args.modality),
         user=args.user, lps_homologation_id=args.lps_homologation_id)
@@ -156,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  systemd units  {layout.units}/drimbox-orthanc.service, drimbox-nginx.service, drimbox.target")
     print(f"  data           {layout.state}   logs {layout.logs} (Orthanc: journalctl -u drimbox-orthanc)")
     print(f"  operator       user operator, password in {installed.operator_password_file}, "
-          f"https://{answers.admin_host}:{answers.admin_port}/")
+          f"https://{answers.admin_host}:{answers.admin_port}/ (certificate {layout.pki / 'admin.pem'})")
     if on_system:
         print("Start it: systemctl daemon-reload && systemctl enable --now drimbox.target")
     else:

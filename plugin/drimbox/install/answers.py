@@ -58,6 +58,9 @@ class Answers:
     peer_crl_file: Path | None = None
     whitelist_crl_urls: tuple[str, ...] = ()
     admin_host: str = "localhost"
+    # the operator entry's certificate (PEM); None: a self-signed one made at install for admin_host
+    admin_cert: Path | None = None
+    admin_key: Path | None = None
     admin_bind: str = "127.0.0.1"
     admin_port: int = 8440
     https_port: int = 443
@@ -100,6 +103,14 @@ class Answers:
             load_private_key(self.server_key)
         except KeyLoadError as error:
             raise InstallError(f"--server-cert/--server-key: {error}") from None
+        if (self.admin_cert is None) != (self.admin_key is None):
+            raise InstallError("--admin-cert and --admin-key go together")
+        if self.admin_cert is not None and self.admin_key is not None:
+            try:
+                load_certificate_chain(self.admin_cert)
+                load_private_key(self.admin_key)
+            except KeyLoadError as error:
+                raise InstallError(f"--admin-cert/--admin-key: {error}") from None
         for option, path in (("--dmp-ca-bundle", self.dmp_ca_bundle), ("--trust-anchor", self.trust_anchor),
                              ("--peer-ca-file", self.peer_ca_file)):
             try:

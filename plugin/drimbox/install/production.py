@@ -115,6 +115,19 @@ def _certificate(installed: Installed, certificate: Certificate, name: str, pki:
     return out
 
 
+def _admin_certificate(installed: Installed, answers: Answers, pki: Path) -> tuple[str, str]:
+    from drimbox.install.admin_tls import self_signed
+
+    cert, key = pki / "admin.pem", pki / "admin.key"
+    if answers.admin_cert and answers.admin_key:
+        return _copy(installed, answers.admin_cert, cert, 0o644), _copy(installed, answers.admin_key, key, 0o600)
+    if not (cert.exists() and key.exists()):  # kept across installs: scripts pin it
+        cert_pem, key_pem = self_signed(answers.admin_host)
+        _write(installed, key, key_pem, 0o600)
+        _write(installed, cert, cert_pem, 0o644)
+    return str(cert), str(key)
+
+
 def drimbox_section(answers: Answers, layout: Layout, files: dict[str, Any]) -> dict[str, Any]:
     https = "" if answers.https_port == 443 else f":{answers.https_port}"
     auth, signing = files["auth"], files["signing"]
@@ -186,7 +199,8 @@ def render_nginx(answers: Answers, layout: Layout, files: dict[str, Any], proxy_
         run_dir=layout.state / "run", log_dir=layout.logs, tmp_dir=layout.state / "tmp",
         tls_cert=files["server_cert"], tls_key=files["server_key"], orthanc_http_port=answers.orthanc_http_port,
         bind="0.0.0.0", admin_bind=answers.admin_bind, admin_port=answers.admin_port,
-        admin_server_name=answers.admin_host, db_port=answers.https_port, vi_port=answers.https_port,
+        admin_server_name=answers.admin_host, admin_tls_cert=files["admin_cert"], admin_tls_key=files["admin_key"],
+        db_port=answers.https_port, vi_port=answers.https_port,
         db_server_name=answers.db_host, vi_server_name=answers.vi_host,
         hsts=31536000, wado_path="/wado-rs", proxy_secret=proxy_secret, admin_max_body_mb=512,
         tls12_ciphers=TLS12_CIPHERS, csp=content_security_policies(ohif),
@@ -231,6 +245,7 @@ def install(answers: Answers, root: Path, *, ohif_dir: Path) -> Installed:
         "operator_users": str(layout.secrets / "operator-users"),
         "ohif_dir": str(ohif_dir),
     }
+    files["admin_cert"], files["admin_key"] = _admin_certificate(installed, answers, layout.pki)
     if answers.peer_crl_file:
         files["peer_crl"] = _copy(installed, answers.peer_crl_file, layout.pki / "peer-crl.pem", 0o644)
     password_file = layout.secrets / "operator-password"
@@ -253,16 +268,27 @@ def install(answers: Answers, root: Path, *, ohif_dir: Path) -> Installed:
 
 
 def hand_over(installed: Installed, user: str) -> None:
-    """On the real system: the service user owns its state, logs and secrets (root keeps the units)."""
+    """On the real system: the service user owns its data and logs; root keeps the configuration, which the
+    service user's group may read but not change."""
     import pwd
 
     entry = pwd.getpwnam(user)
-    layout = installed.layout
-    for top in (layout.state, layout.logs, layout.etc):
+    apply_ownership(installed.layout, entry.pw_uid, entry.pw_gid, config_uid=0)
+
+
+def apply_ownership(layout: Layout, uid: int, gid: int, *, config_uid: int) -> None:
+    for top in (layout.state, layout.logs):
         for directory, _, names in os.walk(top):
-            os.chown(directory, entry.pw_uid, entry.pw_gid)
+            os.chown(directory, uid, gid)
             for name in names:
-                os.chown(os.path.join(directory, name), entry.pw_uid, entry.pw_gid)
+                os.chown(os.path.join(directory, name), uid, gid)
+    for directory, _, names in os.walk(layout.etc):
+        os.chown(directory, config_uid, gid)
+        os.chmod(directory, 0o750)
+        for name in names:
+            path = os.path.join(directory, name)
+            os.chown(path, config_uid, gid)
+            os.chmod(path, (os.stat(path).st_mode & 0o700) | 0o040)
 
 
 def service_user_exists(user: str) -> bool:

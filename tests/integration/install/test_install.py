@@ -5,22 +5,26 @@ that keeps a simulator, the demo whitelist or the test PKI is refused with one m
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from install_helpers import DB_HOST, DRIMBOX, VI_HOST, install_args, run, structure_files  # noqa: E402
 
-from drimbox.launcher.box_instance import NGINX, ORTHANC, site_packages  # noqa: E402
+from drimbox.launcher.box_instance import NGINX, ORTHANC, SENDER_AET, site_packages  # noqa: E402
 from drimbox.launcher.ports import BoxPorts  # noqa: E402
 from drimbox.launcher.processes import ManagedProcess, wait_for_port  # noqa: E402
 from drimbox.samples.whitelist import make_demo_whitelist  # noqa: E402
+from drimbox.testing import demo_study  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -106,25 +110,41 @@ def _get(port: int, host: str, path: str, ca: Path) -> tuple[int, bytes]:
     return int(head.split()[1]), body
 
 
-def test_the_installed_box_starts_from_its_files(tmp_path, files):
-    root = tmp_path / "root"
-    ports = BoxPorts.free()
-    result = run(install_args(root, files, **{
-        "--https-port": str(ports.db), "--admin-port": str(ports.admin), "--dicom-port": str(ports.dicom),
-        "--hl7-port": str(ports.hl7), "--orthanc-http-port": str(ports.orthanc_http)}))
-    assert result.returncode == 0, result.stderr
+def _start(root: Path, ports: BoxPorts) -> tuple[ManagedProcess, ManagedProcess]:
     conf = root / "etc/drimbox/orthanc.d"
-    state = root / "var/lib/drimbox"
     logs = root / "var/log/drimbox"
     orthanc = ManagedProcess("Orthanc", [ORTHANC, str(conf)], log_path=logs / "orthanc.log",
                              env={"DRIMBOX_SITE_PACKAGES": site_packages(), "PATH": "/usr/bin:/bin"})
-    nginx = ManagedProcess("nginx", [NGINX, "-c", str(root / "etc/drimbox/nginx.conf"), "-p", str(state),
-                                     "-g", "daemon off;"], log_path=logs / "nginx.out")
+    nginx = ManagedProcess("nginx", [NGINX, "-c", str(root / "etc/drimbox/nginx.conf"), "-p",
+                                     str(root / "var/lib/drimbox"), "-g", "daemon off;"], log_path=logs / "nginx.out")
     orthanc.start()
     try:
         orthanc.wait_until(lambda: wait_for_port("127.0.0.1", ports.orthanc_http), 60, "answering")
         nginx.start()
         nginx.wait_until(lambda: wait_for_port("127.0.0.1", ports.db), 30, "listening")
+    except BaseException:
+        nginx.stop()
+        orthanc.stop(timeout=30)
+        raise
+    return orthanc, nginx
+
+
+def test_the_installed_box_starts_serves_and_comes_back_from_a_backup(tmp_path, files):
+    """Started from its files: the db and vi entries on one port by host name, the operator entry behind its
+    own certificate; a study sent by a declared modality survives backup, wipe and restore."""
+    root = tmp_path / "root"
+    ports = BoxPorts.free()
+    result = run(install_args(root, files, **{
+        "--https-port": str(ports.db), "--admin-port": str(ports.admin), "--dicom-port": str(ports.dicom),
+        "--hl7-port": str(ports.hl7), "--orthanc-http-port": str(ports.orthanc_http),
+        "--modality": f"sender={SENDER_AET}@127.0.0.1:11112"}))
+    assert result.returncode == 0, result.stderr
+    conf = root / "etc/drimbox/orthanc.d"
+    admin = ["--config", str(conf), "--box-url", f"https://localhost:{ports.admin}",
+             "--password-file", str(root / "etc/drimbox/secrets/operator-password"),
+             "--ca-bundle", str(root / "etc/drimbox/pki/admin.pem")]
+    orthanc, nginx = _start(root, ports)
+    try:
         status, body = _get(ports.db, DB_HOST, "/wado-rs", files.root)
         assert status == 200 and json.loads(body)["status"], body
         # the same port under the vi name is the viewer entry, which has no WADO-RS health check
@@ -132,9 +152,49 @@ def test_the_installed_box_starts_from_its_files(tmp_path, files):
         assert status != 200
         status, _ = _get(ports.db, DB_HOST, "/wado-rs/studies/1.2.3/series/1.2.4", files.root)
         assert status == 403  # no client certificate: the production default requires one
+        study = demo_study(tmp_path / "study")
+        sent = subprocess.run(["storescu", "-aet", SENDER_AET, "-aec", "DRIMBOX", "+sd", "+r", "127.0.0.1",
+                               str(ports.dicom), str(tmp_path / "study")], capture_output=True, text=True,
+                              timeout=120)
+        assert sent.returncode == 0, sent.stderr
+        backup = run([DRIMBOX, "backup", str(tmp_path / "backup"), *admin])
+        assert backup.returncode == 0, backup.stderr
+        assert f"{sum(len(s.instances) for s in study.series)} instances" in backup.stdout
     finally:
         nginx.stop()
         orthanc.stop(timeout=30)
+    shutil.rmtree(root / "var/lib/drimbox/orthanc")
+    shutil.rmtree(root / "var/lib/drimbox/state")
+    restored = run([DRIMBOX, "restore", str(tmp_path / "backup"), *admin[:2]], timeout=300)
+    assert restored.returncode == 0, restored.stderr
+    orthanc, nginx = _start(root, ports)
+    try:
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(root / "etc/drimbox/pki/admin.pem")
+        session.auth = ("operator", (root / "etc/drimbox/secrets/operator-password").read_text().strip())
+        found = session.post(f"https://localhost:{ports.admin}/tools/lookup", data=study.study_uid, timeout=30)
+        assert found.status_code == 200 and [r["Type"] for r in found.json()] == ["Study"], found.text
+    finally:
+        nginx.stop()
+        orthanc.stop(timeout=30)
+
+
+def test_ownership_on_the_system_keeps_the_configuration_from_the_service_user(tmp_path, files):
+    from drimbox.install.production import Layout, apply_ownership
+
+    root = tmp_path / "root"
+    assert run(install_args(root, files)).returncode == 0
+    layout = Layout(root)
+    apply_ownership(layout, os.getuid(), os.getgid(), config_uid=os.getuid())
+    for path in [layout.etc, *layout.etc.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        if path.is_dir():
+            assert mode == 0o750, (path, oct(mode))
+        else:
+            assert mode & 0o040 and not mode & 0o027, (path, oct(mode))  # group reads, writes nothing; others nothing
+    nginx = run([NGINX, "-t", "-q", "-c", str(layout.nginx_conf), "-p", str(layout.state), "-g", "daemon off;"])
+    assert nginx.returncode == 0, nginx.stderr
 
 
 def test_a_configuration_keeping_the_demo_is_refused_per_problem(tmp_path, files, pki):
