@@ -201,7 +201,10 @@ def test_a_configuration_keeping_the_demo_is_refused_per_problem(tmp_path, files
     """The box's test PKI, simulators on this machine, the demo whitelist: each named by its key."""
     root = tmp_path / "root"
     box = pki["boxes"]["box-a"]
+    ports = BoxPorts.free()
     result = run(install_args(root, files, **{
+        "--https-port": str(ports.db), "--admin-port": str(ports.admin), "--dicom-port": str(ports.dicom),
+        "--hl7-port": str(ports.hl7), "--orthanc-http-port": str(ports.orthanc_http),
         "--auth-cert": box["auth"]["cert"], "--auth-key": box["auth"]["key"], "--auth-password-file": "",
         "--dmp-url": "https://localhost:8445/dmp", "--psc-issuer": "https://127.0.0.1:8446/auth/realms/esante-wallet",
         "--trust-anchor": pki["root"]["cert"]}))
@@ -230,6 +233,13 @@ def test_a_configuration_keeping_the_demo_is_refused_per_problem(tmp_path, files
     assert len(problems) == len(expected), problems
     # what stayed right is not reported
     assert not any("SigningCert" in p or "PeerAccess" in p or "OidRoot" in p for p in problems)
+
+    # and the box itself refuses to start with it
+    orthanc = subprocess.run([ORTHANC, str(conf)], capture_output=True, text=True, timeout=60,
+                             env={"DRIMBOX_SITE_PACKAGES": site_packages(), "PATH": "/usr/bin:/bin"})
+    assert orthanc.returncode != 0
+    assert "not ready for production" in orthanc.stderr + orthanc.stdout
+    assert "DRIMbox.Dmp.BaseUrl points at a simulator" in orthanc.stderr + orthanc.stdout
 
 
 def test_config_check_production_flag_on_the_demo_configuration(tmp_path, pki):
