@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     check = actions.add_parser("check", help="validate the DRIMbox section of an Orthanc configuration file or "
                                              "directory (and the Orthanc keys it depends on)")
     check.add_argument("path", type=Path, help="a JSON file, or a directory of *.json files (merged like Orthanc does)")
+    check.add_argument("--production", action="store_true",
+                       help="also refuse what a production box must not keep from the demo (simulators, demo "
+                            "whitelist, test PKI), as DRIMbox.Deployment \"production\" does")
     check.set_defaults(func=run_check)
     reference = actions.add_parser("reference", help="print every key with its type and default (Markdown)")
     reference.set_defaults(func=run_reference)
@@ -37,6 +40,12 @@ def run_check(args) -> int:
         settings = load_settings(configuration)
         check_deployment(settings, configuration)
         settings.store_url  # noqa: B018 - validates DataDir/Store
+        if args.production and settings.deployment != "production":
+            from drimbox.config.production import production_problems
+
+            problems = production_problems(settings)
+            if problems:
+                raise SettingsError("not ready for production:\n  - " + "\n  - ".join(problems))
     except (SettingsError, ValueError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 1

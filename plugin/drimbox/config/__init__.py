@@ -26,6 +26,8 @@ __all__ = ["Settings", "SettingsError", "check_deployment", "load_settings"]
 
 @dataclass(frozen=True)
 class Settings:
+    # "production" (written by drimbox install): refuse simulators, the demo whitelist and the test PKI.
+    deployment: str = "demo"
     identity: IdentitySettings = field(default_factory=IdentitySettings, metadata={"section": IdentitySettings})
     store: str = ""  # sqlite:///abs/path.db or postgresql://...; empty = <data dir>/drimbox.db
     data_dir: str = ""
@@ -43,6 +45,12 @@ class Settings:
     dicom: DicomSettings = field(default_factory=DicomSettings, metadata={"section": DicomSettings})
     operator: OperatorSettings = field(default_factory=OperatorSettings, metadata={"section": OperatorSettings})
 
+    def validate(self, path: str) -> None:
+        from drimbox.config.production import DEPLOYMENTS
+
+        if self.deployment not in DEPLOYMENTS:
+            raise SettingsError(f"{path}.Deployment must be one of {', '.join(DEPLOYMENTS)}, got {self.deployment!r}")
+
     @property
     def store_url(self) -> str:
         if self.store:
@@ -59,6 +67,12 @@ def load_settings(orthanc_configuration: dict[str, Any]) -> Settings:
 
 def check_deployment(settings: Settings, orthanc_configuration: dict[str, Any]) -> None:
     """What the section alone cannot tell: Orthanc's own keys must not accept more DICOM than the section
-    allows, and the nginx proof secret must be readable."""
+    allows, the nginx proof secret must be readable, and a production box keeps nothing of the demo."""
     settings.dicom.check_orthanc(orthanc_configuration)
     settings.edge.proxy_secret()
+    if settings.deployment == "production":
+        from drimbox.config.production import production_problems
+
+        problems = production_problems(settings)
+        if problems:
+            raise SettingsError("not ready for production:\n  - " + "\n  - ".join(problems))

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds a Debian bookworm base with debootstrap, the DRIMbox image on it with podman (no image registry is
+# needed), then plays the demo scenario (two boxes, the DMP and PSC simulators, a study published and retrieved
+# by the peer) in a container of that image. Exit status 0 when the scenario passed.
+#
+# Prerequisites (this script's own; the image gets everything else from scripts/setup.sh): Debian or Ubuntu,
+# root, `apt-get install debootstrap podman`, and access to a Debian mirror, PyPI and the npm registry.
+# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), DRIMBOX_DOCKER_WORK (where the base's root
+# file system is made, default /var/tmp/drimbox-docker), REBUILD_BASE=1 to make the base again,
+# PODMAN_RUNTIME (an OCI runtime for `podman run`, e.g. runc where crun refuses a cgroup v1/v2 hybrid host).
+#
+# The build runs its RUN steps with --isolation chroot (no OCI runtime, no cgroups needed), and the container
+# gets explicit file and process limits below the host's: some sandboxes refuse podman's default ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE_IMAGE=localhost/drimbox-bookworm-base:latest
+IMAGE=localhost/drimbox:latest
+WORK=${DRIMBOX_DOCKER_WORK:-/var/tmp/drimbox-docker}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+for tool in debootstrap podman; do
+  command -v "$tool" >/dev/null || { echo "build-and-demo: $tool is missing (apt-get install $tool)" >&2; exit 2; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "build-and-demo: debootstrap needs root" >&2; exit 2; }
+
+if [ "${REBUILD_BASE:-0}" = 1 ] || ! podman image exists "$BASE_IMAGE"; then
+  echo "== base: debootstrap bookworm (minbase) from $MIRROR"
+  rm -rf "$WORK/rootfs"
+  mkdir -p "$WORK"
+  debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR"
+  tar -C "$WORK/rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE"
+fi
+
+echo "== image: $IMAGE (scripts/setup.sh inside)"
+podman build --isolation chroot --network host -f docker/Dockerfile --ignorefile docker/containerignore --build-arg BASE="$BASE_IMAGE" \
+  -t "$IMAGE" .
+
+echo "== demo: drimbox demo in a container of $IMAGE"
+PODMAN=(podman)
+if [ -n "${PODMAN_RUNTIME:-}" ]; then PODMAN=(podman --runtime "$PODMAN_RUNTIME"); fi
+"${PODMAN[@]}" run --rm --network host --ulimit nofile=16384:16384 --ulimit nproc=8192:8192 \
+  "$IMAGE" demo --no-wait --free-ports --data-dir /demo

@@ -1,0 +1,1 @@
+"""Backups of a running box and restores into a stopped one."""

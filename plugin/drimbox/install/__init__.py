@@ -1,0 +1,1 @@
+"""A production install: configuration, nginx and systemd units from a few answers."""
