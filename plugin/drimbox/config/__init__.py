@@ -14,6 +14,7 @@ from drimbox.config.sections import (
     IdentitySettings,
     PublicationSettings,
 )
+from drimbox.consumer.settings import ConsumerSettings
 from drimbox.dmp.settings import DmpSettings
 from drimbox.psc.settings import PscSettings
 from drimbox.trust.settings import PeerAccessSettings, WhitelistSettings
@@ -35,6 +36,7 @@ class Settings:
     whitelist: WhitelistSettings = field(default_factory=WhitelistSettings, metadata={"section": WhitelistSettings})
     peer_access: PeerAccessSettings = field(default_factory=PeerAccessSettings, metadata={"section": PeerAccessSettings})
     viewer: ViewerSettings = field(default_factory=ViewerSettings, metadata={"section": ViewerSettings})
+    consumer: ConsumerSettings = field(default_factory=ConsumerSettings, metadata={"section": ConsumerSettings})
 
     @property
     def store_url(self) -> str:

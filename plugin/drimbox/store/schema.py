@@ -1,5 +1,7 @@
 """Schema migrations, applied in order. Never edit a released step; append a new one."""
 
+from drimbox.store.consumer_schema import CONSUMER_TABLES
+
 MIGRATIONS: list[list[str]] = [
     [
         # Every inbound HL7/REST message, usable or not: nothing a RIS sends is lost.
@@ -115,4 +117,5 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE instances ADD COLUMN sop_instance_uid TEXT",
         "ALTER TABLE instances ADD COLUMN instance_number INTEGER",
     ],
+    CONSUMER_TABLES,
 ]

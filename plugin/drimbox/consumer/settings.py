@@ -1,0 +1,22 @@
+"""Settings of the consumer role. Owned by the consumer package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drimbox.config.fields import SettingsError
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    enabled: bool = True
+    context_minutes: int = 120  # lifetime of a working context (one appel contextuel)
+    # The INS number and its OID are shown on demand (a button) rather than in the header; false hides them.
+    show_ins_on_demand: bool = True
+    statistics_delimiter: str = ";"  # of the national statistics CSV
+
+    def validate(self, path: str) -> None:
+        if self.context_minutes <= 0:
+            raise SettingsError(f"{path}.ContextMinutes must be > 0")
+        if len(self.statistics_delimiter) != 1:
+            raise SettingsError(f"{path}.StatisticsDelimiter must be one character, got {self.statistics_delimiter!r}")

@@ -1,0 +1,77 @@
+"""The consumer role's durable state: working contexts and national statistics lines."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+
+from drimbox.consumer.appel import AppelContextuel
+from drimbox.consumer.context import ConsumerContext
+from drimbox.consumer.history import ExamRow
+from drimbox.consumer.statistics import StatLine
+from drimbox.store.database import Database
+
+
+class ConsumerStore:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.clock = clock
+
+    # --- contexts --------------------------------------------------------------------------------
+    def add_context(self, context: ConsumerContext) -> None:
+        self.db.execute(
+            "INSERT INTO consumer_contexts (context_id, binding_digest, created_at, expires_at, appel, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (context.context_id, context.binding_digest, context.created_at, context.expires_at,
+             json.dumps(context.appel.to_json()), self.clock()))
+
+    def get_context(self, context_id: str) -> ConsumerContext | None:
+        row = self.db.query_one("SELECT * FROM consumer_contexts WHERE context_id = ?", (context_id,))
+        return _context(row) if row else None
+
+    def save_choices(self, context: ConsumerContext) -> None:
+        """Record who took the context, under which activity, and why."""
+        self.db.execute(
+            "UPDATE consumer_contexts SET professional_id = ?, activity_key = ?, structure_id = ?, reason = ?,"
+            " reason_text = ?, updated_at = ? WHERE context_id = ?",
+            (context.professional_id, context.activity_key, context.structure_id, context.reason,
+             context.reason_text, self.clock(), context.context_id))
+
+    def save_history(self, context_id: str, rows: list[ExamRow]) -> None:
+        now = self.clock()
+        self.db.execute("UPDATE consumer_contexts SET history = ?, history_at = ?, updated_at = ? WHERE context_id = ?",
+                        (json.dumps([r.to_json() for r in rows]), now, now, context_id))
+
+    def history(self, context_id: str) -> list[ExamRow] | None:
+        """The exam rows last fetched for this context, None when never fetched."""
+        row = self.db.query_one("SELECT history FROM consumer_contexts WHERE context_id = ?", (context_id,))
+        if row is None or row["history"] is None:
+            return None
+        return [ExamRow.from_json(item) for item in json.loads(row["history"])]
+
+    def purge_contexts(self, now: float | None = None) -> int:
+        """Forget expired contexts (their patient data with them); returns how many."""
+        cursor = self.db.execute("DELETE FROM consumer_contexts WHERE expires_at <= ?",
+                                 (self.clock() if now is None else now,))
+        return cursor.rowcount
+
+    # --- national statistics -----------------------------------------------------------------------
+    def add_statistic(self, outcome: str, detail: str = "") -> None:
+        line = StatLine(self.clock(), outcome)
+        self.db.execute("INSERT INTO consumer_statistics (at, outcome, detail) VALUES (?, ?, ?)",
+                        (line.at, line.outcome, detail))
+
+    def statistics(self, start: float, end: float) -> list[StatLine]:
+        rows = self.db.query("SELECT at, outcome FROM consumer_statistics WHERE at >= ? AND at < ? ORDER BY at",
+                             (start, end))
+        return [StatLine(row["at"], row["outcome"]) for row in rows]
+
+
+def _context(row: sqlite3.Row) -> ConsumerContext:
+    return ConsumerContext(
+        context_id=row["context_id"], binding_digest=row["binding_digest"], created_at=row["created_at"],
+        expires_at=row["expires_at"], appel=AppelContextuel.from_json(json.loads(row["appel"])),
+        professional_id=row["professional_id"], activity_key=row["activity_key"], structure_id=row["structure_id"],
+        reason=row["reason"], reason_text=row["reason_text"])

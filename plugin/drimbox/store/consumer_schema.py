@@ -1,0 +1,29 @@
+"""Tables of the consumer role (one migration step of drimbox.store.schema)."""
+
+CONSUMER_TABLES: list[str] = [
+    # One row per appel contextuel that opened a context; binding = SHA-256 of the browser's binding cookie.
+    """CREATE TABLE consumer_contexts (
+        context_id TEXT PRIMARY KEY,
+        binding_digest TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        appel TEXT NOT NULL,
+        professional_id TEXT NOT NULL DEFAULT '',
+        activity_key TEXT NOT NULL DEFAULT '',
+        structure_id TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        reason_text TEXT NOT NULL DEFAULT '',
+        history TEXT,
+        history_at REAL,
+        updated_at REAL NOT NULL
+    )""",
+    "CREATE INDEX consumer_contexts_expiry ON consumer_contexts (expires_at)",
+    # The national statistics: one line per appel contextuel, success or error.
+    """CREATE TABLE consumer_statistics (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX consumer_statistics_at ON consumer_statistics (at)",
+]
