@@ -24,6 +24,7 @@ from drimbox.pipeline.publisher import Publisher
 from drimbox.pipeline.workers import Workers
 from drimbox.store import Store
 from drimbox.trust.gate import Gate, GateRequest
+from drimbox.web.consumer_api import ConsumerApi
 from drimbox.web.curated_retrieve import CuratedRetrieve
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.operator_api import OperatorApi
@@ -65,7 +66,9 @@ class Box:
         self.peer_api = PeerApi(self)
         self.peer_api.register(self.router)
         CuratedRetrieve(self.rest, self.peer_api.facts).register(self.router)
-        ViewerApi.from_box(self).register(self.router)
+        self.viewer_api = ViewerApi.from_box(self)
+        self.viewer_api.register(self.router)
+        ConsumerApi.from_box(self).register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         self.mllp = None
 

@@ -28,7 +28,7 @@ GRANT_HEADER = "x-drimbox-grant"
 INTERNAL_HEADER = "x-drimbox-internal"
 
 DB_ROUTES = ("/drimbox/peer/", "/drimbox/health")
-VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/")
+VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/", "/drimbox/consumer/context")
 DICOMWEB_PREFIX = "/dicom-web/"
 GRANTED_PREFIXES = (DICOMWEB_PREFIX, CURATED_PREFIX)
 

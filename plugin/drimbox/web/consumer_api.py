@@ -1,0 +1,313 @@
+"""The consumer's routes: the appel contextuel and the pages of a working context.
+
+vi entry (let through by drimbox.trust.gate's ``/drimbox/consumer/context`` prefix):
+
+- ``POST /drimbox/consumer/context``: the appel contextuel (form-urlencoded, UTF-8); 400 with a page naming the
+  unknown, repeated or empty parameter, otherwise a new context bound to this browser and 303 to its page.
+- ``GET /drimbox/consumer/context/{id}``: PSC login first when needed (the viewer's login flow, which returns
+  here), then the activity choice, the access reason, the DMP existence test and the imaging history.
+- ``POST /drimbox/consumer/context/{id}/activity`` and ``.../reason``: the two choices.
+
+admin entry: ``GET /drimbox/consumer/statistics.csv?day=YYYY-MM-DD`` (or ``from``/``to``): the national lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
+from drimbox.consumer import dmp_access
+from drimbox.consumer.appel import AppelRefused, parse_appel
+from drimbox.consumer.context import BINDING_COOKIE, CONTEXT_ID_RE, ConsumerContext, binding_digest, new_binding
+from drimbox.consumer.context import new_context_id
+from drimbox.consumer.history import HistoryFilter, choices, history
+from drimbox.consumer.reasons import ConsumerReason, parse_reason
+from drimbox.consumer.settings import ConsumerSettings
+from drimbox.consumer.statistics import ERROR, SUCCESS, day_bounds, to_csv
+from drimbox.dmp.errors import DmpRejected, DmpUnavailable
+from drimbox.psc.model import ActivityChoice
+from drimbox.psc.session import SessionError, UserSession, open_user_session
+from drimbox.store.consumer import ConsumerStore
+from drimbox.web import consumer_pages as pages
+from drimbox.web.http import Request, Response, Router
+from drimbox.web.viewer_session import parse_cookies, set_cookie
+
+log = logging.getLogger("drimbox.consumer")
+
+PREFIX = "/drimbox/consumer/context"
+PSC_COOKIE = "drimbox_psc"  # the viewer's PSC session cookie (drimbox.web.viewer_api), path /drimbox/
+STATISTICS_MAX_DAYS = 366
+
+
+class ConsumerApi:
+    def __init__(self, *, store, contexts: ConsumerStore, session_secret: bytes, settings: ConsumerSettings,
+                 dmp=None, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.contexts = contexts
+        self.secret = session_secret  # the viewer's: the PSC session cookie is sealed with it
+        self.settings = settings
+        self.dmp = dmp  # drimbox.dmp.client.DmpClient, None when the box is not connected to the DMP
+        self.clock = clock
+
+    @classmethod
+    def from_box(cls, box) -> "ConsumerApi":
+        dmp = None
+        if box.settings.dmp.enabled:
+            from drimbox.dmp.client import DmpClient
+
+            dmp = DmpClient(box.settings.dmp, box.settings.identity)
+        return cls(store=box.store, contexts=ConsumerStore(box.store.db, box.store.clock),
+                   session_secret=box.viewer_api.secret, settings=box.settings.consumer, dmp=dmp)
+
+    def register(self, router: Router) -> None:
+        router.add("POST", PREFIX, self.post_context)
+        router.add("GET", PREFIX + "/{context_id}", self.context_page)
+        router.add("POST", PREFIX + "/{context_id}/activity", self.post_activity)
+        router.add("POST", PREFIX + "/{context_id}/reason", self.post_reason)
+        router.add("GET", "/drimbox/consumer/statistics.csv", self.statistics_csv)
+
+    # --- the appel contextuel -----------------------------------------------------------------------------
+    def post_context(self, request: Request) -> Response:
+        lang = pages.lang_of({}, request.headers.get("accept-language", ""))
+        try:
+            appel = parse_appel(request.body, request.headers.get("content-type", ""))
+        except AppelRefused as refused:
+            self.contexts.add_statistic(ERROR, str(refused))
+            self._audit(request, "appel-contextuel", 400, reason=f"refused: {refused}")
+            return pages.message("appel", refused.problem, 400, lang=lang, page_url=PREFIX,
+                                 parameter=refused.parameter)
+        binding = parse_cookies(request.headers.get("cookie", "")).get(BINDING_COOKIE, "")
+        if not CONTEXT_ID_RE.match(binding):
+            binding = new_binding()
+        now = self.clock()
+        lifetime = self.settings.context_minutes * 60
+        context = ConsumerContext(new_context_id(), binding_digest(binding), now, now + lifetime, appel)
+        self.contexts.add_context(context)
+        self.contexts.add_statistic(SUCCESS)
+        self._audit(request, "appel-contextuel", 303, patient_id=appel.ins, reason="context opened")
+        response = Response.redirect(f"{PREFIX}/{context.context_id}")
+        response.headers.update(pages.NO_STORE)
+        # Lax: the RIS's POST comes from another site and the 303 that follows must still carry the binding
+        response.cookies.append(set_cookie(BINDING_COOKIE, binding, max_age=int(lifetime),
+                                           path="/drimbox/consumer/", same_site="Lax"))
+        return response
+
+    # --- the context's page ----------------------------------------------------------------------------------
+    def _context(self, request: Request) -> tuple[ConsumerContext | None, Response | None]:
+        lang = self._lang(request)
+        page_url = request.path
+        context_id = request.params.get("context_id", "")
+        context = self.contexts.get_context(context_id) if CONTEXT_ID_RE.match(context_id) else None
+        binding = parse_cookies(request.headers.get("cookie", "")).get(BINDING_COOKIE, "")
+        if context is None or not hmac.compare_digest(context.binding_digest, binding_digest(binding)):
+            return None, pages.message("context", "unknown", 404, lang=lang, page_url=page_url)
+        if not context.is_bound_to(binding, self.clock()):
+            return None, pages.message("context", "expired", 410, lang=lang, page_url=page_url)
+        return context, None
+
+    def _user(self, request: Request) -> UserSession | None:
+        value = parse_cookies(request.headers.get("cookie", "")).get(PSC_COOKIE)
+        if not value:
+            return None
+        try:
+            return open_user_session(value, self.secret, now=self.clock())
+        except SessionError:
+            return None
+
+    def context_page(self, request: Request) -> Response:
+        context, refusal = self._context(request)
+        if context is None:
+            return refusal  # type: ignore[return-value]
+        lang = self._lang(request)
+        page_url = f"{PREFIX}/{context.context_id}"
+        user = self._user(request)
+        if user is None:  # the viewer's PSC login, which comes back to this page
+            return Response.redirect("/drimbox/psc/login?return=" + quote(page_url, safe=""))
+        common: dict[str, Any] = {"lang": lang, "page_url": page_url, "appel": context.appel,
+                                  "show_ins": self.settings.show_ins_on_demand}
+        if context.professional_id and context.professional_id != user.professional.id_nat:
+            return pages.message("context", "other_professional", 403, **common)
+        choice = self._activity(context, user)
+        if choice is None:
+            options = user.professional.activity_choices()
+            if not options:
+                return pages.message("context", "no_activity", 403, **common)
+            preselected = self._preselected(context, options)
+            session_choice = user.activity
+            if len(options) == 1:
+                choice = options[0]
+            elif session_choice is not None and preselected in ("", session_choice.key):
+                choice = session_choice  # picked at login, and Situation does not say otherwise
+            else:
+                return pages.render("consumer_activity.html.j2", title_key="activity",
+                                    action=page_url + "/activity", csrf=self._csrf(context, user),
+                                    choices=[(c.key, c.label) for c in options], preselected=preselected,
+                                    **common)
+            context = self._take(context, user, choice)
+        reason = context.access_reason
+        if reason is None:
+            texts = pages.TEXTS[lang]["reasons"]
+            return pages.render("consumer_reason.html.j2", title_key="reason", action=page_url + "/reason",
+                                csrf=self._csrf(context, user), reasons=[(r.value, texts[r.value]) for r in
+                                                                          ConsumerReason], problem="", **common)
+        return self._history(request, context, user, choice, reason, common)
+
+    def _activity(self, context: ConsumerContext, user: UserSession) -> ActivityChoice | None:
+        if not context.activity_key:
+            return None
+        try:
+            return user.professional.activity_choice(context.activity_key)
+        except KeyError:
+            return None
+
+    def _preselected(self, context: ConsumerContext, options: list[ActivityChoice]) -> str:
+        """The activity whose structure is the appel's ``Situation`` ('' when none or several match)."""
+        situation = context.appel.situation
+        matching = [c.key for c in options if situation and c.activity.structure_id == situation]
+        return matching[0] if len(matching) == 1 else ""
+
+    def _take(self, context: ConsumerContext, user: UserSession, choice: ActivityChoice) -> ConsumerContext:
+        taken = context.with_activity(user.professional.id_nat, choice.key, choice.activity.structure_id)
+        self.contexts.save_choices(taken)
+        return taken
+
+    def _csrf(self, context: ConsumerContext, user: UserSession) -> str:
+        message = f"consumer|{context.context_id}|{user.session_id}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def _posted(self, request: Request) -> tuple[ConsumerContext | None, UserSession | None, dict, Response | None]:
+        context, refusal = self._context(request)
+        if context is None:
+            return None, None, {}, refusal
+        page_url = f"{PREFIX}/{context.context_id}"
+        user = self._user(request)
+        if user is None:
+            return None, None, {}, Response.redirect("/drimbox/psc/login?return=" + quote(page_url, safe=""))
+        form = request.form()
+        lang = self._lang(request)
+        if not hmac.compare_digest(form.get("csrf", ""), self._csrf(context, user)) or (
+                context.professional_id and context.professional_id != user.professional.id_nat):
+            return None, None, {}, pages.message("context", "bad_form", 403, lang=lang, page_url=page_url)
+        return context, user, form, None
+
+    def post_activity(self, request: Request) -> Response:
+        context, user, form, refusal = self._posted(request)
+        if context is None or user is None:
+            return refusal  # type: ignore[return-value]
+        try:
+            choice = user.professional.activity_choice(form.get("activity", ""))
+        except KeyError:
+            return pages.message("context", "bad_form", 400, lang=self._lang(request), page_url=request.path)
+        self._take(context, user, choice)
+        return self._back(context)
+
+    def post_reason(self, request: Request) -> Response:
+        context, user, form, refusal = self._posted(request)
+        if context is None or user is None:
+            return refusal  # type: ignore[return-value]
+        lang = self._lang(request)
+        page_url = f"{PREFIX}/{context.context_id}"
+        try:
+            reason, text = parse_reason(form.get("reason", ""), form.get("reason_text", ""))
+        except ValueError:
+            texts = pages.TEXTS[lang]
+            return pages.render("consumer_reason.html.j2", title_key="reason", page_url=page_url, lang=lang,
+                                status=400, action=page_url + "/reason", csrf=self._csrf(context, user),
+                                reasons=[(r.value, texts["reasons"][r.value]) for r in ConsumerReason],
+                                problem=texts["reason_text"], appel=context.appel,
+                                show_ins=self.settings.show_ins_on_demand)
+        chosen = context.with_reason(reason, text)
+        self.contexts.save_choices(chosen)
+        self._audit(request, "consumer-access-reason", 200, professional_id=user.professional.id_nat,
+                    structure_id=context.structure_id, patient_id=context.appel.ins,
+                    purpose=reason.purpose_of_use + (f": {text}" if text else ""), reason=reason.value)
+        return self._back(context)
+
+    def _back(self, context: ConsumerContext) -> Response:
+        response = Response.redirect(f"{PREFIX}/{context.context_id}")
+        response.headers.update(pages.NO_STORE)
+        return response
+
+    # --- the DMP and the history --------------------------------------------------------------------------
+    def _history(self, request: Request, context: ConsumerContext, user: UserSession, choice: ActivityChoice,
+                 reason: ConsumerReason, common: dict[str, Any]) -> Response:
+        query = _decoded(request.query)
+        rows = None if query.get("refresh") else self.contexts.history(context.context_id)
+        who = {"professional_id": user.professional.id_nat, "structure_id": choice.activity.structure_id,
+               "patient_id": context.appel.ins,
+               "purpose": reason.purpose_of_use + (f": {context.reason_text}" if context.reason_text else "")}
+        if rows is None:
+            if self.dmp is None:
+                return pages.message("dmp", "disabled", 503, title_key="dmp_title", **common)
+            actor = dmp_access.actor(user.professional, choice, reason)
+            patient = dmp_access.patient_of(context.appel)
+            try:
+                access = dmp_access.explain(self.dmp.check_patient(context.appel.ins, context.appel.ins_oid,
+                                                                   actor=actor))
+                if not access.allowed:
+                    self._audit(request, "consumer-dmp-history", 403, reason=f"TEST_EXST: {access.reason}", **who)
+                    return pages.message("dmp", access.reason, 403, title_key="dmp_title", **common)
+                rows = history(self.dmp.find_documents(patient, actor=actor))
+            except DmpUnavailable as error:
+                self._audit(request, "consumer-dmp-history", 502, reason=f"DMP unavailable: {error}", **who)
+                return pages.message("dmp", "unavailable", 502, title_key="dmp_title", detail=str(error),
+                                     retry_url=common["page_url"] + "?refresh=1", **common)
+            except DmpRejected as error:
+                self._audit(request, "consumer-dmp-history", 403, reason=f"DMP refused: {error}", **who)
+                return pages.message("dmp", "refused", 403, title_key="dmp_title", detail=str(error), **common)
+            self.contexts.save_history(context.context_id, rows)
+            self._audit(request, "consumer-dmp-history", 200, reason=f"{len(rows)} exam(s) listed", **who)
+        wanted = HistoryFilter.from_query(query)
+        modalities, regions = choices(rows)
+        reasons = pages.TEXTS[common["lang"]]["reasons"]
+        return pages.render("consumer_history.html.j2", title_key="history", rows=wanted.apply(rows), total=len(rows),
+                            filter=wanted, modalities=modalities, regions=regions,
+                            refresh_url=common["page_url"] + "?refresh=1&lang=" + common["lang"],
+                            professional=user.professional.display_name, structure=choice.activity.structure_name,
+                            reason_label=reasons[reason.value], **common)
+
+    # --- national statistics (admin entry) --------------------------------------------------------------------
+    def statistics_csv(self, request: Request) -> Response:
+        query = _decoded(request.query)
+        try:
+            first = dt.date.fromisoformat(query.get("from") or query.get("day") or _today(self.clock()))
+            last = dt.date.fromisoformat(query.get("to") or query.get("day") or first.isoformat())
+        except ValueError:
+            return Response.error(400, "day, from and to are dates: YYYY-MM-DD")
+        if last < first or (last - first).days >= STATISTICS_MAX_DAYS:
+            return Response.error(400, f"from..to must be a range of at most {STATISTICS_MAX_DAYS} days")
+        start, _ = day_bounds(first)
+        _, end = day_bounds(last)
+        body = to_csv(self.contexts.statistics(start, end), delimiter=self.settings.statistics_delimiter)
+        name = f"statistiques-drimbox-{first.isoformat()}" + (f"-{last.isoformat()}" if last != first else "")
+        return Response(200, body.encode("utf-8"), "text/csv; charset=utf-8",
+                        {"Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"})
+
+    # --- helpers -----------------------------------------------------------------------------------------------
+    def _lang(self, request: Request) -> str:
+        return pages.lang_of(_decoded(request.query), request.headers.get("accept-language", ""))
+
+    def _audit(self, request: Request, action: str, status: int, **fields: Any) -> None:
+        try:
+            event = AuditEvent(when=dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc),
+                               entry_point=ENTRY_CONSUMER, action=action, outcome_status=status,
+                               request_id=request.headers.get("x-request-id", ""), **fields)
+            self.store.add_audit(event.to_row())
+        except Exception:
+            log.exception("cannot record the audit event %s", action)
+
+
+def _decoded(query: dict) -> dict[str, str]:
+    """Orthanc hands GET arguments over still URL-encoded."""
+    return {unquote_plus(k): unquote_plus(v) for k, v in (query or {}).items()}
+
+
+def _today(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, dt.timezone.utc).date().isoformat()

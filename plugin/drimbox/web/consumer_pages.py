@@ -1,0 +1,114 @@
+"""The consumer's pages (vi host): server-rendered, French by default, English with ``lang=en``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from drimbox.web.http import Response
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+                                autoescape=True)
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+LANGS = ("fr", "en")
+
+TEXTS: dict[str, dict[str, Any]] = {
+    "fr": {
+        "other_lang": "English", "born": "né(e) le", "sex": "sexe", "birthplace": "lieu de naissance (INSEE)",
+        "sexes": {"M": "masculin", "F": "féminin", "O": "autre", "U": "inconnu"},
+        "show_ins": "Afficher l'INS", "retry": "Réessayer",
+        "not_for_diagnosis": "Visionneuse de consultation : les images affichées ne sont pas destinées au diagnostic.",
+        "activity": "Situation d'exercice", "activity_intro": "Choisissez la situation d'exercice dans laquelle vous "
+        "consultez le dossier d'imagerie de ce patient.", "continue": "Continuer",
+        "reason": "Motif d'accès", "reason_intro": "Indiquez pourquoi vous accédez aux examens de ce patient.",
+        "reason_text": "Précisez (obligatoire pour « Autre »)",
+        "reasons": {"consent": "Patient informé, consentement recueilli", "emergency": "Urgence vitale",
+                    "regulation": "Régulation médicale (centre 15)", "other": "Autre motif"},
+        "history": "Historique d'imagerie", "history_for": "Consultation par",
+        "modality": "Modalité", "region": "Région anatomique", "date": "Date", "description": "Description",
+        "structure": "Structure productrice", "all": "toutes", "date_from": "Du", "date_to": "Au",
+        "filter": "Filtrer", "refresh": "Actualiser depuis le DMP", "exam_count": "{shown} examen(s) sur {total}",
+        "no_exam": "Aucun examen ne correspond aux filtres.",
+        "no_exam_at_all": "Le DMP ne contient aucun examen d'imagerie partagé pour ce patient.",
+        "refused_title": "Demande refusée", "dmp_title": "Dossier médical partagé",
+        "appel": {"unknown": "Le paramètre « {p} » n'est pas un paramètre de l'appel contextuel.",
+                  "empty": "Le paramètre obligatoire « {p} » est absent ou vide.",
+                  "repeated": "Le paramètre « {p} » est donné plusieurs fois.",
+                  "invalid": "La valeur du paramètre « {p} » n'est pas valide.",
+                  "not_form": "La requête n'est pas un formulaire application/x-www-form-urlencoded en UTF-8."},
+        "context": {"unknown": "Ce contexte de consultation n'existe pas ou n'appartient pas à ce navigateur. "
+                    "Relancez la consultation depuis votre logiciel (RIS ou DPI).",
+                    "expired": "Ce contexte de consultation a expiré. Relancez la consultation depuis votre logiciel.",
+                    "other_professional": "Ce contexte a été ouvert par un autre professionnel.",
+                    "no_activity": "Aucune situation d'exercice n'est associée à votre compte Pro Santé Connect.",
+                    "bad_form": "Le formulaire a expiré ou n'est pas valide : recommencez."},
+        "dmp": {"unavailable": "Le DMP ne répond pas pour le moment. Vous pouvez réessayer.",
+                "no_dmp": "Ce patient n'a pas de dossier médical partagé (DMP) : aucun examen partagé à afficher.",
+                "not_authorized": "L'accès au DMP de ce patient n'est pas autorisé (dossier fermé ou accès "
+                "bloqué par le patient). Aucun examen ne peut être affiché.",
+                "refused": "Le DMP a refusé la demande d'accès à ce dossier.",
+                "disabled": "Cette DRIMbox n'est pas raccordée au DMP."},
+    },
+    "en": {
+        "other_lang": "Français", "born": "born", "sex": "sex", "birthplace": "birth place (INSEE)",
+        "sexes": {"M": "male", "F": "female", "O": "other", "U": "unknown"},
+        "show_ins": "Show the INS", "retry": "Try again",
+        "not_for_diagnosis": "Review viewer: the images shown are not meant for diagnosis.",
+        "activity": "Activity", "activity_intro": "Pick the activity under which you are consulting this patient's "
+        "imaging record.", "continue": "Continue",
+        "reason": "Access reason", "reason_intro": "Say why you are accessing this patient's exams.",
+        "reason_text": "Details (required for \u201cOther\u201d)",
+        "reasons": {"consent": "Patient informed, consent collected", "emergency": "Vital emergency",
+                    "regulation": "Medical regulation (centre 15)", "other": "Other reason"},
+        "history": "Imaging history", "history_for": "Consulted by",
+        "modality": "Modality", "region": "Anatomical region", "date": "Date", "description": "Description",
+        "structure": "Producing structure", "all": "all", "date_from": "From", "date_to": "To",
+        "filter": "Filter", "refresh": "Refresh from the DMP", "exam_count": "{shown} exam(s) of {total}",
+        "no_exam": "No exam matches the filters.",
+        "no_exam_at_all": "The DMP holds no shared imaging exam for this patient.",
+        "refused_title": "Request refused", "dmp_title": "Shared medical record",
+        "appel": {"unknown": "\u201c{p}\u201d is not a parameter of the appel contextuel.",
+                  "empty": "The mandatory parameter \u201c{p}\u201d is missing or empty.",
+                  "repeated": "The parameter \u201c{p}\u201d is given more than once.",
+                  "invalid": "The value of the parameter \u201c{p}\u201d is not valid.",
+                  "not_form": "The request is not an application/x-www-form-urlencoded UTF-8 form."},
+        "context": {"unknown": "This consultation context does not exist or belongs to another browser. Start the "
+                    "consultation again from your software (RIS or DPI).",
+                    "expired": "This consultation context has expired. Start again from your software.",
+                    "other_professional": "This context was opened by another professional.",
+                    "no_activity": "No activity is attached to your Pro Santé Connect account.",
+                    "bad_form": "The form has expired or is not valid: start again."},
+        "dmp": {"unavailable": "The DMP does not answer at the moment. You may try again.",
+                "no_dmp": "This patient has no shared medical record (DMP): no shared exam to show.",
+                "not_authorized": "Access to this patient's DMP is not allowed (record closed or access blocked by "
+                "the patient). No exam can be shown.",
+                "refused": "The DMP refused access to this record.",
+                "disabled": "This DRIMbox is not connected to the DMP."},
+    },
+}
+
+
+def lang_of(query: dict[str, str], accept_language: str = "") -> str:
+    chosen = query.get("lang", "")
+    if chosen in LANGS:
+        return chosen
+    return "en" if accept_language.lower().startswith("en") else "fr"
+
+
+def render(template: str, *, lang: str, title_key: str, page_url: str, status: int = 200, **values: Any) -> Response:
+    texts = TEXTS[lang]
+    other = "en" if lang == "fr" else "fr"
+    html = _TEMPLATES.get_template(template).render(
+        lang=lang, t=texts, title=texts[title_key], other_lang_url=f"{page_url}?lang={other}", page_url=page_url,
+        **values)
+    return Response(status, html.encode("utf-8"), "text/html; charset=utf-8", dict(NO_STORE))
+
+
+def message(kind: str, key: str, status: int, *, lang: str, page_url: str, title_key: str = "refused_title",
+            parameter: str = "", detail: str = "", retry_url: str = "", appel=None, show_ins: bool = False
+            ) -> Response:
+    text = TEXTS[lang][kind][key].format(p=parameter)
+    return render("consumer_message.html.j2", lang=lang, title_key=title_key, page_url=page_url, status=status,
+                  message=text, detail=detail, retry_url=retry_url, appel=appel, show_ins=show_ins)
