@@ -14,9 +14,13 @@ class ConsumerSettings:
     # The INS number and its OID are shown on demand (a button) rather than in the header; false hides them.
     show_ins_on_demand: bool = True
     statistics_delimiter: str = ";"  # of the national statistics CSV
+    cache_hours: float = 72.0  # how long a retrieved (foreign) study stays in the local Orthanc unless imported
+    retrieval_threads: int = 2  # exams retrieved at the same time (each moves its series one after the other)
 
     def validate(self, path: str) -> None:
         if self.context_minutes <= 0:
             raise SettingsError(f"{path}.ContextMinutes must be > 0")
+        if self.cache_hours <= 0 or self.retrieval_threads < 1:
+            raise SettingsError(f"{path}.CacheHours must be > 0 and {path}.RetrievalThreads >= 1")
         if len(self.statistics_delimiter) != 1:
             raise SettingsError(f"{path}.StatisticsDelimiter must be one character, got {self.statistics_delimiter!r}")

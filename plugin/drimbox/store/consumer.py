@@ -75,3 +75,61 @@ def _context(row: sqlite3.Row) -> ConsumerContext:
         expires_at=row["expires_at"], appel=AppelContextuel.from_json(json.loads(row["appel"])),
         professional_id=row["professional_id"], activity_key=row["activity_key"], structure_id=row["structure_id"],
         reason=row["reason"], reason_text=row["reason_text"])
+
+
+class RetrievalStore:
+    """Retrievals of exams opened in a context, and the cache of foreign studies they filled."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.clock = clock
+
+    def start(self, context_id: str, kos_uid: str) -> bool:
+        """Claim the retrieval of ``kos_uid`` for this context; False when one is running or done already."""
+        now = self.clock()
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT state FROM consumer_retrievals WHERE context_id = ? AND kos_uid = ?",
+                               (context_id, kos_uid)).fetchone()
+            if row is not None and row["state"] not in ("failed", "partial"):
+                return False
+            conn.execute(
+                "INSERT INTO consumer_retrievals (context_id, kos_uid, state, started_at, updated_at)"
+                " VALUES (?, ?, 'fetching_kos', ?, ?) ON CONFLICT(context_id, kos_uid) DO UPDATE SET"
+                " state = 'fetching_kos', error = '', series_done = 0, updated_at = excluded.updated_at",
+                (context_id, kos_uid, now, now))
+        return True
+
+    def update(self, context_id: str, kos_uid: str, **values: object) -> None:
+        allowed = {"study_uid", "state", "series_total", "series_done", "refused_hosts", "error"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown retrieval column(s): {sorted(unknown)}")
+        if "refused_hosts" in values:
+            values["refused_hosts"] = json.dumps(values["refused_hosts"])
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE consumer_retrievals SET {assignments}, updated_at = ?"
+                        " WHERE context_id = ? AND kos_uid = ?",
+                        (*values.values(), self.clock(), context_id, kos_uid))
+
+    def get(self, context_id: str, kos_uid: str) -> dict | None:
+        row = self.db.query_one("SELECT * FROM consumer_retrievals WHERE context_id = ? AND kos_uid = ?",
+                                (context_id, kos_uid))
+        if row is None:
+            return None
+        return {**dict(row), "refused_hosts": json.loads(row["refused_hosts"])}
+
+    def cache(self, study_uid: str, *, kos_uid: str, patient_ins: str, source_host: str, expires_at: float) -> None:
+        """Mark ``study_uid`` foreign and cached (an imported study stays imported)."""
+        self.db.execute(
+            "INSERT INTO consumer_cache (study_uid, kos_uid, patient_ins, source_host, state, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, 'cached', ?, ?) ON CONFLICT(study_uid) DO UPDATE SET kos_uid = excluded.kos_uid,"
+            " expires_at = MAX(consumer_cache.expires_at, excluded.expires_at)",
+            (study_uid, kos_uid, patient_ins, source_host, self.clock(), expires_at))
+
+    def cached(self, study_uid: str) -> dict | None:
+        row = self.db.query_one("SELECT * FROM consumer_cache WHERE study_uid = ?", (study_uid,))
+        return dict(row) if row else None
+
+    def list_cache(self, *, limit: int = 500) -> list[dict]:
+        return [dict(r) for r in self.db.query("SELECT * FROM consumer_cache ORDER BY created_at DESC LIMIT ?",
+                                               (limit,))]

@@ -26,4 +26,29 @@ CONSUMER_TABLES: list[str] = [
         detail TEXT NOT NULL DEFAULT ''
     )""",
     "CREATE INDEX consumer_statistics_at ON consumer_statistics (at)",
+    # Opening an exam: one retrieval per (context, KOS), its progress and outcome.
+    """CREATE TABLE consumer_retrievals (
+        context_id TEXT NOT NULL,
+        kos_uid TEXT NOT NULL,
+        study_uid TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        series_total INTEGER NOT NULL DEFAULT 0,
+        series_done INTEGER NOT NULL DEFAULT 0,
+        refused_hosts TEXT NOT NULL DEFAULT '[]',
+        error TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (context_id, kos_uid)
+    )""",
+    # Foreign studies in the local Orthanc: cached until expires_at, unless imported. Never published.
+    """CREATE TABLE consumer_cache (
+        study_uid TEXT PRIMARY KEY,
+        kos_uid TEXT NOT NULL,
+        patient_ins TEXT NOT NULL,
+        source_host TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    )""",
+    "CREATE INDEX consumer_cache_expiry ON consumer_cache (state, expires_at)",
 ]

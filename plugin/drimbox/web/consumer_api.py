@@ -8,7 +8,11 @@ vi entry (let through by drimbox.trust.gate's ``/drimbox/consumer/context`` pref
   here), then the activity choice, the access reason, the DMP existence test and the imaging history.
 - ``POST /drimbox/consumer/context/{id}/activity`` and ``.../reason``: the two choices.
 
-admin entry: ``GET /drimbox/consumer/statistics.csv?day=YYYY-MM-DD`` (or ``from``/``to``): the national lines.
+- ``GET /drimbox/consumer/context/{id}/exams/{kos}``: opens an exam of the history (KOS by ITI-43, whitelist
+  check, series moved by Orthanc's DICOMweb client), shows progress, then sets the viewer session for the study.
+
+admin entry: ``GET /drimbox/consumer/statistics.csv?day=YYYY-MM-DD`` (or ``from``/``to``): the national lines;
+``GET /drimbox/consumer/cache``: the foreign studies held.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
 from drimbox.consumer.appel import AppelRefused, parse_appel
+from drimbox.consumer.fetch import OrthancFetcher
+from drimbox.consumer.opening import ExamOpener, OpenRequest, Outcome
 from drimbox.consumer.context import BINDING_COOKIE, CONTEXT_ID_RE, ConsumerContext, binding_digest, new_binding
 from drimbox.consumer.context import new_context_id
 from drimbox.consumer.history import HistoryFilter, choices, history
@@ -34,10 +41,10 @@ from drimbox.consumer.statistics import ERROR, SUCCESS, day_bounds, to_csv
 from drimbox.dmp.errors import DmpRejected, DmpUnavailable
 from drimbox.psc.model import ActivityChoice
 from drimbox.psc.session import SessionError, UserSession, open_user_session
-from drimbox.store.consumer import ConsumerStore
+from drimbox.store.consumer import ConsumerStore, RetrievalStore
 from drimbox.web import consumer_pages as pages
 from drimbox.web.http import Request, Response, Router
-from drimbox.web.viewer_session import parse_cookies, set_cookie
+from drimbox.web.viewer_session import ViewerSession, cookie_name, parse_cookies, seal_session, set_cookie
 
 log = logging.getLogger("drimbox.consumer")
 
@@ -48,12 +55,17 @@ STATISTICS_MAX_DAYS = 366
 
 class ConsumerApi:
     def __init__(self, *, store, contexts: ConsumerStore, session_secret: bytes, settings: ConsumerSettings,
-                 dmp=None, clock: Callable[[], float] = time.time):
+                 dmp=None, retrievals: RetrievalStore | None = None, opener: ExamOpener | None = None,
+                 tokens=None, viewer_minutes: int = 30, clock: Callable[[], float] = time.time):
         self.store = store
         self.contexts = contexts
-        self.secret = session_secret  # the viewer's: the PSC session cookie is sealed with it
+        self.secret = session_secret  # the viewer's: the PSC session and viewer cookies are sealed with it
         self.settings = settings
         self.dmp = dmp  # drimbox.dmp.client.DmpClient, None when the box is not connected to the DMP
+        self.retrievals = retrievals
+        self.opener = opener
+        self.tokens = tokens  # the viewer's server-side PSC tokens (drimbox.psc.token_store), by session id
+        self.viewer_minutes = viewer_minutes
         self.clock = clock
 
     @classmethod
@@ -63,15 +75,32 @@ class ConsumerApi:
             from drimbox.dmp.client import DmpClient
 
             dmp = DmpClient(box.settings.dmp, box.settings.identity)
-        return cls(store=box.store, contexts=ConsumerStore(box.store.db, box.store.clock),
-                   session_secret=box.viewer_api.secret, settings=box.settings.consumer, dmp=dmp)
+        retrievals = RetrievalStore(box.store.db, box.store.clock)
+        consumer = cls(store=box.store, contexts=ConsumerStore(box.store.db, box.store.clock),
+                       session_secret=box.viewer_api.secret, settings=box.settings.consumer, dmp=dmp,
+                       retrievals=retrievals, tokens=box.viewer_api.tokens,
+                       viewer_minutes=box.settings.viewer.session_minutes)
+        if dmp is not None:
+            whitelist = box.whitelist
+            consumer.opener = ExamOpener(
+                dmp=dmp, retrievals=retrievals,
+                fetcher=OrthancFetcher(box.rest, client_cert=box.settings.dmp.client_cert,
+                                       client_key=box.settings.dmp.client_key),
+                is_trusted_db_host=whitelist.is_trusted_db_host if whitelist else _nobody,
+                cache_seconds=box.settings.consumer.cache_hours * 3600,
+                executor=ThreadPoolExecutor(max_workers=box.settings.consumer.retrieval_threads,
+                                            thread_name_prefix="drimbox-consumer"),
+                clock=time.time, on_done=consumer.audit_opening)
+        return consumer
 
     def register(self, router: Router) -> None:
         router.add("POST", PREFIX, self.post_context)
         router.add("GET", PREFIX + "/{context_id}", self.context_page)
         router.add("POST", PREFIX + "/{context_id}/activity", self.post_activity)
         router.add("POST", PREFIX + "/{context_id}/reason", self.post_reason)
+        router.add("GET", PREFIX + "/{context_id}/exams/{kos_uid}", self.exam_page)
         router.add("GET", "/drimbox/consumer/statistics.csv", self.statistics_csv)
+        router.add("GET", "/drimbox/consumer/cache", self.cache)
 
     # --- the appel contextuel -----------------------------------------------------------------------------
     def post_context(self, request: Request) -> Response:
@@ -273,6 +302,80 @@ class ConsumerApi:
                             professional=user.professional.display_name, structure=choice.activity.structure_name,
                             reason_label=reasons[reason.value], **common)
 
+    # --- opening an exam ---------------------------------------------------------------------------------------
+    def exam_page(self, request: Request) -> Response:
+        context, refusal = self._context(request)
+        if context is None:
+            return refusal  # type: ignore[return-value]
+        lang = self._lang(request)
+        context_url = f"{PREFIX}/{context.context_id}"
+        page_url = f"{context_url}/exams/{request.params['kos_uid']}"
+        user = self._user(request)
+        if user is None:
+            return Response.redirect("/drimbox/psc/login?return=" + quote(page_url, safe=""))
+        choice, reason = self._activity(context, user), context.access_reason
+        if choice is None or reason is None or context.professional_id != user.professional.id_nat:
+            return Response.redirect(context_url)
+        common: dict[str, Any] = {"lang": lang, "page_url": page_url, "appel": context.appel,
+                                  "show_ins": self.settings.show_ins_on_demand}
+        exam = next((row for row in self.contexts.history(context.context_id) or []
+                     if row.unique_id == request.params["kos_uid"]), None)
+        if exam is None:
+            return pages.message("exam", "unknown", 404, **common)
+        if self.opener is None or self.retrievals is None:
+            return pages.message("dmp", "disabled", 503, title_key="dmp_title", **common)
+        retrieval = self.retrievals.get(context.context_id, exam.unique_id)
+        retry = _decoded(request.query).get("retry") == "1"
+        if retrieval is None or (retry and retrieval["state"] in ("failed", "partial")):
+            tokens = self.tokens.get(user.session_id) if self.tokens is not None else None
+            if tokens is None:  # the PSC session's tokens are gone (expired, or the box restarted): log in again
+                return Response.redirect("/drimbox/psc/login?return=" + quote(page_url, safe=""))
+            who = self._who(context, user, choice, reason)
+            self.opener.open(OpenRequest(context.context_id, exam, context.appel,
+                                         dmp_access.actor(user.professional, choice, reason),
+                                         dmp_access.patient_of(context.appel), tokens.access_token, who))
+            retrieval = self.retrievals.get(context.context_id, exam.unique_id)
+        return self._exam_view(context, user, exam, retrieval or {}, context_url, common)
+
+    def _exam_view(self, context: ConsumerContext, user: UserSession, exam, retrieval: dict, context_url: str,
+                   common: dict[str, Any]) -> Response:
+        state = retrieval.get("state", "fetching_kos")
+        status, message, retry_url = 200, "", ""
+        texts = pages.TEXTS[common["lang"]]["exam"]
+        if state in ("refused_host", "other_patient"):
+            status, message = 403, texts[state]
+        elif state in ("failed", "partial"):
+            status = 502 if state == "failed" else 200
+            message, retry_url = texts[state], common["page_url"] + "?retry=1"
+        viewable = retrieval.get("study_uid") and (retrieval.get("series_done", 0) > 0 or state == "partial")
+        response = pages.render(
+            "consumer_exam.html.j2", title_key="exam_title", status=status, exam=exam, state=state,
+            retrieval=retrieval, message=message, detail=retrieval.get("error", "") if message else "",
+            retry_url=retry_url, context_url=context_url,
+            viewer_url="/viewer?StudyInstanceUIDs=" + quote(retrieval["study_uid"], safe="") if viewable else "",
+            **common)
+        if viewable:
+            study_uid = retrieval["study_uid"]
+            session = ViewerSession(study_uid, exam.unique_id, "professional", user.professional.id_nat,
+                                    context.structure_id)
+            max_age = self.viewer_minutes * 60
+            response.cookies.append(set_cookie(cookie_name(study_uid),
+                                               seal_session(session, self.secret, max_age=max_age), max_age=max_age))
+        return response
+
+    def _who(self, context: ConsumerContext, user: UserSession, choice: ActivityChoice,
+             reason: ConsumerReason) -> dict[str, str]:
+        return {"professional_id": user.professional.id_nat, "structure_id": choice.activity.structure_id,
+                "patient_id": context.appel.ins,
+                "purpose": reason.purpose_of_use + (f": {context.reason_text}" if context.reason_text else "")}
+
+    def audit_opening(self, request: OpenRequest, outcome: Outcome) -> None:
+        status = {"complete": 200, "partial": 206, "refused_host": 403, "other_patient": 403}.get(outcome.state, 502)
+        self._audit_event("consumer-open-exam", status, kos_uid=request.exam.unique_id, study_uid=outcome.study_uid,
+                          reason=f"{outcome.state} from {outcome.source_host or '?'}"
+                                 + (f": {outcome.detail}" if outcome.detail else ""),
+                          bytes_sent=outcome.bytes, **request.who)
+
     # --- national statistics (admin entry) --------------------------------------------------------------------
     def statistics_csv(self, request: Request) -> Response:
         query = _decoded(request.query)
@@ -290,18 +393,29 @@ class ConsumerApi:
         return Response(200, body.encode("utf-8"), "text/csv; charset=utf-8",
                         {"Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"})
 
+    def cache(self, request: Request) -> Response:
+        """The foreign studies this box holds (admin entry): study, KOS, patient INS, source, state, expiry."""
+        return Response.json(self.retrievals.list_cache() if self.retrievals is not None else [])
+
     # --- helpers -----------------------------------------------------------------------------------------------
     def _lang(self, request: Request) -> str:
         return pages.lang_of(_decoded(request.query), request.headers.get("accept-language", ""))
 
     def _audit(self, request: Request, action: str, status: int, **fields: Any) -> None:
+        self._audit_event(action, status, request_id=request.headers.get("x-request-id", ""), **fields)
+
+    def _audit_event(self, action: str, status: int, **fields: Any) -> None:
         try:
             event = AuditEvent(when=dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc),
-                               entry_point=ENTRY_CONSUMER, action=action, outcome_status=status,
-                               request_id=request.headers.get("x-request-id", ""), **fields)
+                               entry_point=ENTRY_CONSUMER, action=action, outcome_status=status, **fields)
             self.store.add_audit(event.to_row())
         except Exception:
             log.exception("cannot record the audit event %s", action)
+
+
+def _nobody(host: str) -> bool:
+    """No whitelist configured: no source is trusted."""
+    return False
 
 
 def _decoded(query: dict) -> dict[str, str]:

@@ -33,6 +33,20 @@ TEXTS: dict[str, dict[str, Any]] = {
         "no_exam": "Aucun examen ne correspond aux filtres.",
         "no_exam_at_all": "Le DMP ne contient aucun examen d'imagerie partagé pour ce patient.",
         "refused_title": "Demande refusée", "dmp_title": "Dossier médical partagé",
+        "exam_title": "Examen", "back_to_history": "Retour à l'historique", "open": "Ouvrir",
+        "open_viewer": "Ouvrir dans la visionneuse",
+        "exam_states": {"fetching_kos": "Lecture du manifeste de l'examen dans le DMP…",
+                        "fetching": "Récupération des images : {done} série(s) sur {total}…",
+                        "complete": "Examen récupéré ({total} série(s)).",
+                        "partial": "Examen récupéré en partie : {done} série(s) sur {total}."},
+        "exam": {"refused_host": "Cet examen est hébergé par un serveur qui ne figure pas dans la liste blanche "
+                 "DRIM-M en vigueur : il ne peut pas être récupéré.",
+                 "other_patient": "Le manifeste de cet examen concerne un autre patient : il n'est pas affiché.",
+                 "failed": "L'examen n'a pas pu être récupéré auprès de son service d'imagerie (injoignable, ou "
+                 "examen retiré du partage entre-temps). Les autres examens restent consultables.",
+                 "partial": "Une partie des séries n'a pas pu être récupérée : les images reçues sont consultables, "
+                 "réessayez pour récupérer le reste.",
+                 "unknown": "Cet examen ne figure pas dans l'historique de ce contexte."},
         "appel": {"unknown": "Le paramètre « {p} » n'est pas un paramètre de l'appel contextuel.",
                   "empty": "Le paramètre obligatoire « {p} » est absent ou vide.",
                   "repeated": "Le paramètre « {p} » est donné plusieurs fois.",
@@ -69,6 +83,20 @@ TEXTS: dict[str, dict[str, Any]] = {
         "no_exam": "No exam matches the filters.",
         "no_exam_at_all": "The DMP holds no shared imaging exam for this patient.",
         "refused_title": "Request refused", "dmp_title": "Shared medical record",
+        "exam_title": "Exam", "back_to_history": "Back to the history", "open": "Open",
+        "open_viewer": "Open in the viewer",
+        "exam_states": {"fetching_kos": "Reading the exam's manifest from the DMP…",
+                        "fetching": "Retrieving the images: {done} of {total} series…",
+                        "complete": "Exam retrieved ({total} series).",
+                        "partial": "Exam partly retrieved: {done} of {total} series."},
+        "exam": {"refused_host": "This exam is hosted by a server that is not in the DRIM-M whitelist in force: it "
+                 "cannot be retrieved.",
+                 "other_patient": "This exam's manifest is about another patient: it is not shown.",
+                 "failed": "The exam could not be retrieved from its imaging service (unreachable, or withdrawn "
+                 "from sharing meanwhile). The other exams remain available.",
+                 "partial": "Some series could not be retrieved: the images received can be viewed, try again to "
+                 "get the rest.",
+                 "unknown": "This exam is not in this context's history."},
         "appel": {"unknown": "\u201c{p}\u201d is not a parameter of the appel contextuel.",
                   "empty": "The mandatory parameter \u201c{p}\u201d is missing or empty.",
                   "repeated": "The parameter \u201c{p}\u201d is given more than once.",
