@@ -23,6 +23,7 @@ from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
 from drimbox.pipeline.workers import Workers
 from drimbox.store import Store
+from drimbox.store.consumer import RetrievalStore
 from drimbox.trust.gate import Gate, GateRequest
 from drimbox.web.consumer_api import ConsumerApi
 from drimbox.web.curated_retrieve import CuratedRetrieve
@@ -45,8 +46,10 @@ class Box:
         self.rest = OrthancRest(orthanc_url, self.internal_secret)
         self.reader = PacsReader(self.rest, self.store)
         self.instance_facts = InstanceFactsRecorder(self.store)
+        foreign = RetrievalStore(self.store.db, self.store.clock)
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
-                                             dmp_enabled=settings.dmp.enabled)
+                                             dmp_enabled=settings.dmp.enabled,
+                                             is_foreign=lambda uid: foreign.cached(uid) is not None)
         self.publisher = self._publisher()
         self.workers = Workers(
             self.store, self.reconciler, None, self.publisher,

@@ -60,6 +60,9 @@ class OrthancFetcher:
                            error or ("" if instances >= source.instance_count else
                                      f"{instances} of {source.instance_count} instances received"))
 
+    def has_study(self, study_uid: str) -> bool:
+        return any(m.get("Type") == "Study" for m in self.rest.post_json("/tools/lookup", study_uid))
+
     def stored(self, series_uid: str) -> tuple[int, int]:
         """(instances, bytes) Orthanc holds for this series."""
         matches = [m for m in self.rest.post_json("/tools/lookup", series_uid) if m.get("Type") == "Series"]

@@ -100,6 +100,10 @@ class ExamOpener:
             return finish(Outcome("failed", plan.study_uid, detail=f"unusable Retrieve URL for {plan.malformed}"),
                           study_uid=plan.study_uid)
         host = plan.series[0].host
+        if self.retrievals.cached(plan.study_uid) is None and self.fetcher.has_study(plan.study_uid):
+            # this box's own (local) study: viewed in place, never cached, so never purged
+            return finish(Outcome("complete", plan.study_uid, "local"), study_uid=plan.study_uid,
+                          series_total=len(plan.series), series_done=len(plan.series))
         self.retrievals.cache(plan.study_uid, kos_uid=kos_uid, patient_ins=request.appel.ins, source_host=host,
                               expires_at=self.clock() + self.cache_seconds)
         self.retrievals.update(context_id, kos_uid, state="fetching", study_uid=plan.study_uid,

@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from drimbox.launcher.ports import BoxPorts
+from drimbox.samples.reports import make_cda, make_oru
 from drimbox.samples.whitelist import make_demo_whitelist
-from drimbox.testing import BoxClient, start_box, wait_for
+from drimbox.testing import BoxClient, demo_order, start_box, wait_for
 
 from .conftest import PATIENT_1, RADIOLOGIST, browser, publish
 from .test_appel_contextuel import give_reason, open_context
@@ -102,6 +103,13 @@ def test_open_an_exam_published_by_another_box(network, tmp_path, psc_sim):
         "Authorization": f"Bearer {psc_sim.mint_access_token(RADIOLOGIST)}", "KOS-SOPInstanceUID": exam.kos_uid,
         "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
     assert relayed.status_code == 404
+    # nor published by B, even when B's RIS sends a report naming it
+    cda = make_cda(patient=PATIENT_3, studies=[demo_order(uid, accession="ACCAB1", order="ORD-ACCAB1")])
+    assert operator_b.post("/drimbox/reports", data=make_oru(cda, patient=PATIENT_3),
+                           headers={"Content-Type": "application/hl7-v2"}).status_code < 300
+    status = operator_b.wait_study(uid, lambda s: s["state"] == "foreign" and s["reports"], what="foreign state")
+    time.sleep(3)  # past StableAge: a manifest would have been built by now
+    assert operator_b.study(uid)["kos"] is None and status["publications"] == []
     # A saw B's professional token and KOS: its audit names the retrieval of each series
     served = [e for e in BoxClient(a).get(f"/drimbox/audit?study={uid}").json() if e["outcome_status"] == 200]
     assert served and all(e["professional_id"] == RADIOLOGIST and "box-b" in e["caller_dn"] for e in served), served
