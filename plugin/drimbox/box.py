@@ -71,7 +71,8 @@ class Box:
         CuratedRetrieve(self.rest, self.peer_api.facts).register(self.router)
         self.viewer_api = ViewerApi.from_box(self)
         self.viewer_api.register(self.router)
-        ConsumerApi.from_box(self).register(self.router)
+        if settings.consumer.enabled:
+            ConsumerApi.from_box(self).register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         self.mllp = None
 

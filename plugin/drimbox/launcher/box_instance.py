@@ -186,6 +186,8 @@ class BoxInstance:
             "PythonVerbose": False,
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False, "Ssl": True},
             "SaveJobs": False,
+            # the consumer role's retrievals (Orthanc's DICOMweb client) verify source boxes with the test CA
+            "HttpsCACertificates": self.pki["ca_bundle"],
         }
         return deep_merge(config, self.orthanc_options)
 

@@ -48,8 +48,7 @@ def network(tmp_path_factory, pki, dmp_sim, psc_sim):
                 whitelist=str(whitelist), aet=name.upper().replace("-", ""),
                 # A accepts only whitelisted callers' certificates: B's retrieval must present its own
                 settings={"Psc": {"ClientId": f"drimbox-{name}", "ClientSecretFile": str(secret)},
-                          "PeerAccess": {"RequireClientCertificate": name == "box-a"}},
-                orthanc_options={"HttpsCACertificates": pki["ca_bundle"]})
+                          "PeerAccess": {"RequireClientCertificate": name == "box-a"}})
         for box in boxes.values():
             wait_for(lambda b=box: whitelist_in_force(b), timeout=30, what="the whitelist in force")
         yield boxes
