@@ -3,8 +3,9 @@ then its series into the local Orthanc, one after the other so the first one is 
 
 Runs on a worker thread; progress and outcome go to the store, where the exam's page reads them.
 States: fetching_kos, fetching, complete, partial (some series failed: what came is usable, a retry fetches
-the rest), failed, refused_host (a Retrieve URL host is not in the whitelist), other_patient (the KOS is not
-about the context's patient).
+the rest), failed, refused_host (a Retrieve URL host is not in the whitelist), refused_certificate (the source's
+server certificate is not the one the whitelist names for its host), other_patient (the KOS is not about the
+context's patient).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from drimbox.consumer.appel import AppelContextuel
 from drimbox.consumer.fetch import OrthancFetcher
 from drimbox.consumer.history import ExamRow
 from drimbox.consumer.retrieval import plan_retrieval
+from drimbox.consumer.source_tls import UNREACHABLE, SourceCheck
 from drimbox.dmp.client import Actor
 from drimbox.dmp.errors import DmpRejected, DmpUnavailable
 from drimbox.kos.reader import read_manifest
@@ -49,7 +51,8 @@ class Outcome:
 class ExamOpener:
     def __init__(self, *, dmp, fetcher: OrthancFetcher, retrievals: RetrievalStore,
                  is_trusted_db_host: Callable[[str], bool], cache_seconds: float, executor: Executor,
-                 clock: Callable[[], float], on_done: Callable[[OpenRequest, Outcome], None]):
+                 clock: Callable[[], float], on_done: Callable[[OpenRequest, Outcome], None],
+                 check_source: Callable[[str], SourceCheck]):
         self.dmp = dmp
         self.fetcher = fetcher
         self.retrievals = retrievals
@@ -58,6 +61,7 @@ class ExamOpener:
         self.executor = executor
         self.clock = clock
         self.on_done = on_done
+        self.check_source = check_source
 
     def open(self, request: OpenRequest) -> bool:
         """Start the retrieval unless one is running or done for this context; True when started."""
@@ -104,6 +108,14 @@ class ExamOpener:
             # this box's own (local) study: viewed in place, never cached, so never purged
             return finish(Outcome("complete", plan.study_uid, "local"), study_uid=plan.study_uid,
                           series_total=len(plan.series), series_done=len(plan.series))
+        for checked_host in dict.fromkeys(source.host for source in plan.series):
+            check = self.check_source(checked_host)
+            if check.outcome == UNREACHABLE:
+                return finish(Outcome("failed", plan.study_uid, checked_host,
+                                      detail=f"source unreachable: {check.detail}"), study_uid=plan.study_uid)
+            if not check.ok:
+                return finish(Outcome("refused_certificate", plan.study_uid, checked_host, detail=check.detail),
+                              study_uid=plan.study_uid)
         self.retrievals.cache(plan.study_uid, kos_uid=kos_uid, patient_ins=request.appel.ins, source_host=host,
                               expires_at=self.clock() + self.cache_seconds)
         self.retrievals.update(context_id, kos_uid, state="fetching", study_uid=plan.study_uid,

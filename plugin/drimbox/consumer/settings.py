@@ -16,6 +16,9 @@ class ConsumerSettings:
     statistics_delimiter: str = ";"  # of the national statistics CSV
     cache_hours: float = 72.0  # how long a retrieved (foreign) study stays in the local Orthanc unless imported
     retrieval_threads: int = 2  # exams retrieved at the same time (each moves its series one after the other)
+    # CA bundle verifying source boxes' server certificates (the DN pre-flight); empty: Dmp.CaBundle. Keep it
+    # the same as Orthanc's HttpsCACertificates, which its DICOMweb client uses for the same hosts.
+    source_ca_bundle: str = ""
 
     def validate(self, path: str) -> None:
         if self.context_minutes <= 0:

@@ -217,6 +217,11 @@ class BoxInstance:
         server = self.pki["servers"]["nginx"]
         return server["fullchain"], server["key"]
 
+    def db_tls_files(self) -> tuple[str, str] | None:
+        """The db entry's certificate: the box's own, whose DN the whitelist lists (None: the shared one)."""
+        server = (self.pki or {}).get("boxes", {}).get(self.name, {}).get("db")
+        return (server["fullchain"], server["key"]) if server else None
+
     def render_nginx(self) -> str:
         templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
                                        undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -225,7 +230,8 @@ class BoxInstance:
         Path(ohif).mkdir(parents=True, exist_ok=True)
         return templates.get_template("nginx.conf.j2").render(
             run_dir=self.data_dir / "run", log_dir=self.log_dir, tmp_dir=self.data_dir / "tmp",
-            tls_cert=cert, tls_key=key, orthanc_http_port=self.ports.orthanc_http, bind=self.bind,
+            tls_cert=cert, tls_key=key, db_tls=self.db_tls_files(), orthanc_http_port=self.ports.orthanc_http,
+            bind=self.bind,
             admin_port=self.ports.admin, db_port=self.ports.db, vi_port=self.ports.vi,
             htpasswd=self.data_dir / "operator.htpasswd", hsts=31536000, wado_path="/wado-rs",
             client_ca=self.pki["ca_bundle"], client_crl=self.pki.get("crl_bundle", ""),

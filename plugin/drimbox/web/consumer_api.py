@@ -17,6 +17,7 @@ admin entry: ``GET /drimbox/consumer/statistics.csv?day=YYYY-MM-DD`` (or ``from`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -37,7 +38,9 @@ from drimbox.consumer.context import new_context_id
 from drimbox.consumer.history import HistoryFilter, choices, history
 from drimbox.consumer.reasons import ConsumerReason, parse_reason
 from drimbox.consumer.settings import ConsumerSettings
+from drimbox.consumer.source_tls import SourceCheck, check_source
 from drimbox.consumer.statistics import ERROR, SUCCESS, day_bounds, to_csv
+from drimbox.dmp.client import tls_context
 from drimbox.dmp.errors import DmpRejected, DmpUnavailable
 from drimbox.psc.model import ActivityChoice
 from drimbox.psc.session import SessionError, UserSession, open_user_session
@@ -90,7 +93,8 @@ class ConsumerApi:
                 cache_seconds=box.settings.consumer.cache_hours * 3600,
                 executor=ThreadPoolExecutor(max_workers=box.settings.consumer.retrieval_threads,
                                             thread_name_prefix="drimbox-consumer"),
-                clock=time.time, on_done=consumer.audit_opening)
+                clock=time.time, on_done=consumer.audit_opening,
+                check_source=_source_checker(box, whitelist))
         return consumer
 
     def register(self, router: Router) -> None:
@@ -342,7 +346,7 @@ class ConsumerApi:
         state = retrieval.get("state", "fetching_kos")
         status, message, retry_url = 200, "", ""
         texts = pages.TEXTS[common["lang"]]["exam"]
-        if state in ("refused_host", "other_patient"):
+        if state in ("refused_host", "refused_certificate", "other_patient"):
             status, message = 403, texts[state]
         elif state in ("failed", "partial"):
             status = 502 if state == "failed" else 200
@@ -370,7 +374,8 @@ class ConsumerApi:
                 "purpose": reason.purpose_of_use + (f": {context.reason_text}" if context.reason_text else "")}
 
     def audit_opening(self, request: OpenRequest, outcome: Outcome) -> None:
-        status = {"complete": 200, "partial": 206, "refused_host": 403, "other_patient": 403}.get(outcome.state, 502)
+        status = {"complete": 200, "partial": 206, "refused_host": 403, "refused_certificate": 403,
+                  "other_patient": 403}.get(outcome.state, 502)
         self._audit_event("consumer-open-exam", status, kos_uid=request.exam.unique_id, study_uid=outcome.study_uid,
                           reason=f"{outcome.state} from {outcome.source_host or '?'}"
                                  + (f": {outcome.detail}" if outcome.detail else ""),
@@ -411,6 +416,18 @@ class ConsumerApi:
             self.store.add_audit(event.to_row())
         except Exception:
             log.exception("cannot record the audit event %s", action)
+
+
+def _source_checker(box, whitelist) -> Callable[[str], SourceCheck]:
+    """The pre-flight TLS check of a source host: the box's client certificate, the source CA bundle."""
+    dmp_settings = box.settings.dmp
+    ca_bundle = box.settings.consumer.source_ca_bundle or dmp_settings.ca_bundle
+    context = tls_context(dataclasses.replace(dmp_settings, ca_bundle=ca_bundle))
+
+    def check(host: str) -> SourceCheck:
+        return check_source(host, whitelist.domains if whitelist else [], context)
+
+    return check
 
 
 def _nobody(host: str) -> bool:

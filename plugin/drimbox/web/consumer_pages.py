@@ -41,6 +41,8 @@ TEXTS: dict[str, dict[str, Any]] = {
                         "partial": "Examen récupéré en partie : {done} série(s) sur {total}."},
         "exam": {"refused_host": "Cet examen est hébergé par un serveur qui ne figure pas dans la liste blanche "
                  "DRIM-M en vigueur : il ne peut pas être récupéré.",
+                 "refused_certificate": "Le serveur qui héberge cet examen ne présente pas le certificat que la liste "
+                 "blanche DRIM-M désigne pour lui (DNCertificatOperateur) : l'examen n'est pas récupéré.",
                  "other_patient": "Le manifeste de cet examen concerne un autre patient : il n'est pas affiché.",
                  "failed": "L'examen n'a pas pu être récupéré auprès de son service d'imagerie (injoignable, ou "
                  "examen retiré du partage entre-temps). Les autres examens restent consultables.",
@@ -91,6 +93,8 @@ TEXTS: dict[str, dict[str, Any]] = {
                         "partial": "Exam partly retrieved: {done} of {total} series."},
         "exam": {"refused_host": "This exam is hosted by a server that is not in the DRIM-M whitelist in force: it "
                  "cannot be retrieved.",
+                 "refused_certificate": "The server hosting this exam does not present the certificate the DRIM-M "
+                 "whitelist names for it (DNCertificatOperateur): the exam is not retrieved.",
                  "other_patient": "This exam's manifest is about another patient: it is not shown.",
                  "failed": "The exam could not be retrieved from its imaging service (unreachable, or withdrawn "
                  "from sharing meanwhile). The other exams remain available.",

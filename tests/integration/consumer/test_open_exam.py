@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,6 +15,7 @@ import requests
 from drimbox.launcher.ports import BoxPorts
 from drimbox.samples.reports import make_cda, make_oru
 from drimbox.samples.whitelist import make_demo_whitelist
+from drimbox.trust.whitelist import parse_whitelist
 from drimbox.testing import BoxClient, demo_order, start_box, wait_for
 
 from .conftest import PATIENT_1, RADIOLOGIST, browser, publish
@@ -24,11 +27,33 @@ PATIENT_3 = dataclasses.replace(PATIENT_1, ins="279107512300377", ipp="IPPC0003"
                                 given="JEANNE")
 
 
-def whitelist_in_force(box) -> bool:
+def whitelist_status(box) -> dict:
     session = requests.Session()
     session.trust_env = False
     answer = session.get(box.wado_rs_base, verify=box.ca_bundle, timeout=10)
-    return answer.json().get("checks", {}).get("whitelist", {}).get("in_force", False)
+    return answer.json().get("checks", {}).get("whitelist", {}) or {}
+
+
+def whitelist_in_force(box) -> bool:
+    return bool(whitelist_status(box).get("in_force", False))
+
+
+def network_whitelist(pki, ports, **operator_dns: str) -> bytes:
+    """The signed list naming both boxes; ``operator_dns`` (box name with ``_``) overrides a box's DN."""
+    return make_demo_whitelist(pki, {name: {"db": f"localhost:{p.db}", "vi": f"localhost:{p.vi}",
+                                            "operator_dn": operator_dns.get(name.replace("-", "_"), "")}
+                                     for name, p in ports.items()})
+
+
+def put_whitelist(box, make: Callable[[], bytes]) -> None:
+    """Replace the list a box reads and wait until it is the one in force (B re-reads it every 3.6 s)."""
+    time.sleep(1.1)  # DateDeGeneration has a one-second resolution: the new list must be younger
+    xml = make()
+    generated = parse_whitelist(xml).generated_at
+    assert generated is not None
+    Path(box.whitelist).write_bytes(xml)
+    wait_for(lambda: whitelist_status(box).get("generated_at") == generated.isoformat(), timeout=30,
+             what="the new list in force")
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +62,18 @@ def network(tmp_path_factory, pki, dmp_sim, psc_sim):
     secret = root / "psc-secret"
     secret.write_text("any-secret\n")
     ports = {"box-a": BoxPorts.free(), "box-b": BoxPorts.free()}
-    whitelist = root / "whitelist.xml"
-    whitelist.write_bytes(make_demo_whitelist(pki, {name: {"db": f"localhost:{p.db}", "vi": f"localhost:{p.vi}"}
-                                                    for name, p in ports.items()}))
     boxes = {}
     try:
         for name in ("box-a", "box-b"):
+            whitelist = root / f"whitelist-{name}.xml"  # B's is rewritten by a test, re-read every few seconds
+            whitelist.write_bytes(network_whitelist(pki, ports))
             boxes[name] = start_box(
                 root / name, name=name, pki=pki, ports=ports[name], psc_issuer=psc_sim.issuer, dmp_url=dmp_sim.url,
                 whitelist=str(whitelist), aet=name.upper().replace("-", ""),
                 # A accepts only whitelisted callers' certificates: B's retrieval must present its own
                 settings={"Psc": {"ClientId": f"drimbox-{name}", "ClientSecretFile": str(secret)},
-                          "PeerAccess": {"RequireClientCertificate": name == "box-a"}})
+                          "PeerAccess": {"RequireClientCertificate": name == "box-a"},
+                          "Whitelist": {"RefreshHours": 0.001 if name == "box-b" else 24.0}})
         for box in boxes.values():
             wait_for(lambda b=box: whitelist_in_force(b), timeout=30, what="the whitelist in force")
         yield boxes
@@ -116,3 +141,33 @@ def test_open_an_exam_published_by_another_box(network, tmp_path, psc_sim):
     opened = [e for e in operator_b.get(f"/drimbox/audit?study={uid}").json() if e["action"] == "consumer-open-exam"]
     assert opened and opened[0]["outcome_status"] == 200 and opened[0]["patient_id"] == PATIENT_3.ins
     assert opened[0]["bytes_sent"] > 0 and f"localhost:{a.ports.db}" in opened[0]["reason"]
+
+
+def test_a_source_whose_certificate_is_not_the_listed_one_is_refused(network, tmp_path, pki):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512300488", ipp="IPPC0004", family="MAUVAIS-DN")
+    exam = publish(a, BoxClient(a), tmp_path / "study", patient, "ACCAB2", when="20240403")
+    ports = {"box-a": a.ports, "box-b": b.ports}
+    # the list B trusts names another certificate for A's db host
+    put_whitelist(b, lambda: network_whitelist(pki, ports, box_a=pki["boxes"]["box-b"]["auth"]["subject"]))
+    try:
+        session = browser(b)
+        context_url, page = open_context(session, b, patient, RADIOLOGIST)
+        history = give_reason(session, context_url, page)
+        assert exam.kos_uid in history.text
+        exam_url = f"{context_url}/exams/{exam.kos_uid}"
+        pages = [session.get(exam_url, timeout=30)]
+        wait_for(lambda: pages.append(session.get(exam_url, timeout=30))
+                 or 'http-equiv="refresh"' not in pages[-1].text, timeout=60, what="the retrieval's outcome")
+        refused = pages[-1]
+        assert refused.status_code == 403 and 'id="exam-problem"' in refused.text, refused.text
+        assert "DNCertificatOperateur" in refused.text and "open-viewer" not in refused.text
+        # nothing was fetched: the study is neither in B's Orthanc nor in its cache
+        operator_b = BoxClient(b)
+        assert all(e["study_uid"] != exam.study_uid for e in operator_b.get("/drimbox/consumer/cache").json())
+        assert operator_b.post("/tools/lookup", data=exam.study_uid).json() == []
+        opened = [e for e in operator_b.get(f"/drimbox/audit?study={exam.study_uid}").json()
+                  if e["action"] == "consumer-open-exam"]
+        assert opened and opened[0]["outcome_status"] == 403 and "AUTH_CLI box-a" in opened[0]["reason"]
+    finally:
+        put_whitelist(b, lambda: network_whitelist(pki, ports))
