@@ -71,8 +71,9 @@ class Box:
         CuratedRetrieve(self.rest, self.peer_api.facts).register(self.router)
         self.viewer_api = ViewerApi.from_box(self)
         self.viewer_api.register(self.router)
-        if settings.consumer.enabled:
-            ConsumerApi.from_box(self).register(self.router)
+        self.consumer = ConsumerApi.from_box(self) if settings.consumer.enabled else None
+        if self.consumer is not None:
+            self.consumer.register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         self.mllp = None
 
@@ -145,6 +146,9 @@ class Box:
         threading.Thread(target=self._rescan, name="drimbox-rescan", daemon=True).start()
         if self.whitelist is not None:
             threading.Thread(target=self._refresh_whitelist_forever, name="drimbox-whitelist", daemon=True).start()
+        if self.consumer is not None and self.consumer.purger is not None:
+            threading.Thread(target=self.consumer.purger.run_forever, name="drimbox-consumer-purge", daemon=True,
+                             args=(self._stopping, self.settings.consumer.purge_interval_seconds)).start()
 
     def _rescan(self) -> None:
         try:

@@ -15,6 +15,7 @@ class ConsumerSettings:
     show_ins_on_demand: bool = True
     statistics_delimiter: str = ";"  # of the national statistics CSV
     cache_hours: float = 72.0  # how long a retrieved (foreign) study stays in the local Orthanc unless imported
+    purge_interval_seconds: float = 300.0  # how often expired cached studies and contexts are removed
     retrieval_threads: int = 2  # exams retrieved at the same time (each moves its series one after the other)
     # CA bundle verifying source boxes' server certificates (the DN pre-flight); empty: Dmp.CaBundle. Keep it
     # the same as Orthanc's HttpsCACertificates, which its DICOMweb client uses for the same hosts.
@@ -23,6 +24,8 @@ class ConsumerSettings:
     def validate(self, path: str) -> None:
         if self.context_minutes <= 0:
             raise SettingsError(f"{path}.ContextMinutes must be > 0")
+        if self.purge_interval_seconds <= 0:
+            raise SettingsError(f"{path}.PurgeIntervalSeconds must be > 0")
         if self.cache_hours <= 0 or self.retrieval_threads < 1:
             raise SettingsError(f"{path}.CacheHours must be > 0 and {path}.RetrievalThreads >= 1")
         if len(self.statistics_delimiter) != 1:

@@ -119,11 +119,12 @@ class RetrievalStore:
         return {**dict(row), "refused_hosts": json.loads(row["refused_hosts"])}
 
     def cache(self, study_uid: str, *, kos_uid: str, patient_ins: str, source_host: str, expires_at: float) -> None:
-        """Mark ``study_uid`` foreign and cached (an imported study stays imported)."""
+        """Mark ``study_uid`` foreign and cached (an imported study stays imported, a purged one is cached again)."""
         self.db.execute(
             "INSERT INTO consumer_cache (study_uid, kos_uid, patient_ins, source_host, state, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, 'cached', ?, ?) ON CONFLICT(study_uid) DO UPDATE SET kos_uid = excluded.kos_uid,"
-            " expires_at = MAX(consumer_cache.expires_at, excluded.expires_at)",
+            " expires_at = MAX(consumer_cache.expires_at, excluded.expires_at),"
+            " state = CASE WHEN consumer_cache.state = 'purged' THEN 'cached' ELSE consumer_cache.state END",
             (study_uid, kos_uid, patient_ins, source_host, self.clock(), expires_at))
 
     def cached(self, study_uid: str) -> dict | None:
@@ -133,3 +134,26 @@ class RetrievalStore:
     def list_cache(self, *, limit: int = 500) -> list[dict]:
         return [dict(r) for r in self.db.query("SELECT * FROM consumer_cache ORDER BY created_at DESC LIMIT ?",
                                                (limit,))]
+
+    # --- purge --------------------------------------------------------------------------------------------
+    def expired(self, now: float) -> list[str]:
+        """Cached (never imported) studies past their expiry."""
+        rows = self.db.query("SELECT study_uid FROM consumer_cache WHERE state = 'cached' AND expires_at <= ?"
+                             " ORDER BY expires_at", (now,))
+        return [row["study_uid"] for row in rows]
+
+    def claim_purge(self, study_uid: str, now: float) -> bool:
+        """Take an expired cached study for deletion, unless it was imported, renewed or is being retrieved."""
+        with self.db.transaction() as conn:
+            busy = conn.execute("SELECT 1 FROM consumer_retrievals WHERE study_uid = ? AND state IN"
+                                " ('fetching_kos', 'fetching')", (study_uid,)).fetchone()
+            if busy is not None:
+                return False
+            cursor = conn.execute("UPDATE consumer_cache SET state = 'purging' WHERE study_uid = ? AND"
+                                  " state = 'cached' AND expires_at <= ?", (study_uid, now))
+            return cursor.rowcount == 1
+
+    def end_purge(self, study_uid: str, *, deleted: bool) -> None:
+        """``deleted``: gone from Orthanc (the record stays, so the study is still known as foreign)."""
+        self.db.execute("UPDATE consumer_cache SET state = ? WHERE study_uid = ? AND state = 'purging'",
+                        ("purged" if deleted else "cached", study_uid))

@@ -32,6 +32,7 @@ from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
 from drimbox.consumer.appel import AppelRefused, parse_appel
 from drimbox.consumer.fetch import OrthancFetcher
+from drimbox.consumer.purge import CachePurger
 from drimbox.consumer.opening import ExamOpener, OpenRequest, Outcome
 from drimbox.consumer.context import BINDING_COOKIE, CONTEXT_ID_RE, ConsumerContext, binding_digest, new_binding
 from drimbox.consumer.context import new_context_id
@@ -70,6 +71,7 @@ class ConsumerApi:
         self.tokens = tokens  # the viewer's server-side PSC tokens (drimbox.psc.token_store), by session id
         self.viewer_minutes = viewer_minutes
         self.clock = clock
+        self.purger: CachePurger | None = None  # the background purge of the cache, run by the box
 
     @classmethod
     def from_box(cls, box) -> "ConsumerApi":
@@ -79,10 +81,12 @@ class ConsumerApi:
 
             dmp = DmpClient(box.settings.dmp, box.settings.identity)
         retrievals = RetrievalStore(box.store.db, box.store.clock)
-        consumer = cls(store=box.store, contexts=ConsumerStore(box.store.db, box.store.clock),
+        contexts = ConsumerStore(box.store.db, box.store.clock)
+        consumer = cls(store=box.store, contexts=contexts,
                        session_secret=box.viewer_api.secret, settings=box.settings.consumer, dmp=dmp,
                        retrievals=retrievals, tokens=box.viewer_api.tokens,
                        viewer_minutes=box.settings.viewer.session_minutes)
+        consumer.purger = CachePurger(retrievals, contexts, box.rest, time.time)
         if dmp is not None:
             whitelist = box.whitelist
             consumer.opener = ExamOpener(

@@ -16,13 +16,14 @@ from drimbox.launcher.ports import BoxPorts
 from drimbox.samples.reports import make_cda, make_oru
 from drimbox.samples.whitelist import make_demo_whitelist
 from drimbox.trust.whitelist import parse_whitelist
-from drimbox.testing import BoxClient, demo_order, start_box, wait_for
+from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
 
 from .conftest import PATIENT_1, RADIOLOGIST, browser, publish
 from .test_appel_contextuel import give_reason, open_context
 
 pytestmark = pytest.mark.integration
 
+CACHE_HOURS = 0.012  # 43 s
 PATIENT_3 = dataclasses.replace(PATIENT_1, ins="279107512300377", ipp="IPPC0003", family="DEUX-BOITES",
                                 given="JEANNE")
 
@@ -73,7 +74,9 @@ def network(tmp_path_factory, pki, dmp_sim, psc_sim):
                 # A accepts only whitelisted callers' certificates: B's retrieval must present its own
                 settings={"Psc": {"ClientId": f"drimbox-{name}", "ClientSecretFile": str(secret)},
                           "PeerAccess": {"RequireClientCertificate": name == "box-a"},
-                          "Whitelist": {"RefreshHours": 0.001 if name == "box-b" else 24.0}})
+                          "Whitelist": {"RefreshHours": 0.001 if name == "box-b" else 24.0},
+                          # B's cache expires within the module's run so that the purge can be seen
+                          "Consumer": {"CacheHours": CACHE_HOURS, "PurgeIntervalSeconds": 1}})
         for box in boxes.values():
             wait_for(lambda b=box: whitelist_in_force(b), timeout=30, what="the whitelist in force")
         yield boxes
@@ -171,3 +174,37 @@ def test_a_source_whose_certificate_is_not_the_listed_one_is_refused(network, tm
         assert opened and opened[0]["outcome_status"] == 403 and "AUTH_CLI box-a" in opened[0]["reason"]
     finally:
         put_whitelist(b, lambda: network_whitelist(pki, ports))
+
+
+def open_exam(session, context_url: str, kos_uid: str):
+    """Open an exam of the history and wait for the retrieval's outcome: the last page."""
+    exam_url = f"{context_url}/exams/{kos_uid}"
+    pages = [session.get(exam_url, timeout=30)]
+    wait_for(lambda: pages.append(session.get(exam_url, timeout=30))
+             or 'http-equiv="refresh"' not in pages[-1].text, timeout=60, what="the retrieval's outcome")
+    return pages[-1]
+
+
+def test_expired_foreign_studies_are_purged_and_local_ones_kept(network, tmp_path):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512300599", ipp="IPPC0005", family="PURGE")
+    exam = publish(a, BoxClient(a), tmp_path / "foreign", patient, "ACCAB3", when="20240404")
+    local = demo_study(tmp_path / "local", patient=patient, accession="LOCAL1", series=(("CT", 1),))
+    store_scu(b, tmp_path / "local")
+    session = browser(b)
+    context_url, page = open_context(session, b, patient, RADIOLOGIST)
+    give_reason(session, context_url, page)
+    assert 'id="open-viewer"' in open_exam(session, context_url, exam.kos_uid).text
+    operator_b = BoxClient(b)
+
+    def in_orthanc(uid: str) -> bool:
+        return any(m["Type"] == "Study" for m in operator_b.post("/tools/lookup", data=uid).json())
+
+    def cache_state() -> str:
+        return next(e["state"] for e in operator_b.get("/drimbox/consumer/cache").json()
+                    if e["study_uid"] == exam.study_uid)
+
+    assert in_orthanc(exam.study_uid) and in_orthanc(local.study_uid) and cache_state() == "cached"
+    wait_for(lambda: cache_state() == "purged", timeout=CACHE_HOURS * 3600 + 30, what="the cached study purged")
+    assert not in_orthanc(exam.study_uid)
+    assert in_orthanc(local.study_uid)  # the box's own study is never purged
