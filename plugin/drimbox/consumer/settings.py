@@ -16,6 +16,12 @@ class ConsumerSettings:
     statistics_delimiter: str = ";"  # of the national statistics CSV
     cache_hours: float = 72.0  # how long a retrieved (foreign) study stays in the local Orthanc unless imported
     purge_interval_seconds: float = 300.0  # how often expired cached studies and contexts are removed
+    # "Import into my PACS": the local PACS that receives imported studies by C-STORE (empty AET: none)
+    import_aet: str = ""
+    import_host: str = "127.0.0.1"
+    import_port: int = 104
+    # whether the import form proposes, checked, to replace PatientID/IssuerOfPatientID with the local IPP
+    import_replace_patient_id: bool = True
     retrieval_threads: int = 2  # exams retrieved at the same time (each moves its series one after the other)
     # CA bundle verifying source boxes' server certificates (the DN pre-flight); empty: Dmp.CaBundle. Keep it
     # the same as Orthanc's HttpsCACertificates, which its DICOMweb client uses for the same hosts.
@@ -24,6 +30,9 @@ class ConsumerSettings:
     def validate(self, path: str) -> None:
         if self.context_minutes <= 0:
             raise SettingsError(f"{path}.ContextMinutes must be > 0")
+        if self.import_aet and not (0 < self.import_port < 65536 and self.import_host and len(self.import_aet) <= 16):
+            raise SettingsError(f"{path}.ImportAet (at most 16 characters), ImportHost and ImportPort must name a"
+                                " DICOM peer")
         if self.purge_interval_seconds <= 0:
             raise SettingsError(f"{path}.PurgeIntervalSeconds must be > 0")
         if self.cache_hours <= 0 or self.retrieval_threads < 1:

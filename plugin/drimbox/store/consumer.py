@@ -150,10 +150,29 @@ class RetrievalStore:
             if busy is not None:
                 return False
             cursor = conn.execute("UPDATE consumer_cache SET state = 'purging' WHERE study_uid = ? AND"
-                                  " state = 'cached' AND expires_at <= ?", (study_uid, now))
+                                  " state = 'cached' AND import_state != 'importing' AND expires_at <= ?",
+                                  (study_uid, now))
             return cursor.rowcount == 1
 
     def end_purge(self, study_uid: str, *, deleted: bool) -> None:
         """``deleted``: gone from Orthanc (the record stays, so the study is still known as foreign)."""
         self.db.execute("UPDATE consumer_cache SET state = ? WHERE study_uid = ? AND state = 'purging'",
                         ("purged" if deleted else "cached", study_uid))
+
+    # --- import into the local PACS -------------------------------------------------------------------------
+    def claim_import(self, study_uid: str) -> bool:
+        """Take a cached (or already imported: a retry) study for import; False when it is gone or busy."""
+        cursor = self.db.execute(
+            "UPDATE consumer_cache SET import_state = 'importing', import_detail = '' WHERE study_uid = ? AND"
+            " state IN ('cached', 'imported') AND import_state != 'importing'", (study_uid,))
+        return cursor.rowcount == 1
+
+    def end_import(self, study_uid: str, *, ok: bool, detail: str = "") -> None:
+        """A done import makes the study permanent (state imported: never purged)."""
+        if ok:
+            self.db.execute("UPDATE consumer_cache SET state = 'imported', import_state = 'imported',"
+                            " import_detail = ?, imported_at = ? WHERE study_uid = ?",
+                            (detail, self.clock(), study_uid))
+        else:
+            self.db.execute("UPDATE consumer_cache SET import_state = 'failed', import_detail = ? WHERE study_uid = ?",
+                            (detail, study_uid))

@@ -40,7 +40,8 @@ CONSUMER_TABLES: list[str] = [
         updated_at REAL NOT NULL,
         PRIMARY KEY (context_id, kos_uid)
     )""",
-    # Foreign studies in the local Orthanc: cached until expires_at, unless imported. Never published.
+    # Foreign studies in the local Orthanc: state cached (until expires_at), imported (permanent), purging, purged.
+    # Never published.
     """CREATE TABLE consumer_cache (
         study_uid TEXT PRIMARY KEY,
         kos_uid TEXT NOT NULL,
@@ -48,7 +49,11 @@ CONSUMER_TABLES: list[str] = [
         source_host TEXT NOT NULL,
         state TEXT NOT NULL,
         created_at REAL NOT NULL,
-        expires_at REAL NOT NULL
+        expires_at REAL NOT NULL,
+        -- "Import into my PACS": '' | importing | imported | failed, what went wrong, when it was done
+        import_state TEXT NOT NULL DEFAULT '',
+        import_detail TEXT NOT NULL DEFAULT '',
+        imported_at REAL
     )""",
     "CREATE INDEX consumer_cache_expiry ON consumer_cache (state, expires_at)",
 ]

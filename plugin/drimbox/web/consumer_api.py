@@ -32,6 +32,7 @@ from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
 from drimbox.consumer.appel import AppelRefused, parse_appel
 from drimbox.consumer.fetch import OrthancFetcher
+from drimbox.consumer.importing import ImportOutcome, ImportRequest, StudyImporter
 from drimbox.consumer.purge import CachePurger
 from drimbox.consumer.opening import ExamOpener, OpenRequest, Outcome
 from drimbox.consumer.context import BINDING_COOKIE, CONTEXT_ID_RE, ConsumerContext, binding_digest, new_binding
@@ -72,6 +73,7 @@ class ConsumerApi:
         self.viewer_minutes = viewer_minutes
         self.clock = clock
         self.purger: CachePurger | None = None  # the background purge of the cache, run by the box
+        self.importer: StudyImporter | None = None
 
     @classmethod
     def from_box(cls, box) -> "ConsumerApi":
@@ -87,6 +89,10 @@ class ConsumerApi:
                        retrievals=retrievals, tokens=box.viewer_api.tokens,
                        viewer_minutes=box.settings.viewer.session_minutes)
         consumer.purger = CachePurger(retrievals, contexts, box.rest, time.time)
+        executor = ThreadPoolExecutor(max_workers=box.settings.consumer.retrieval_threads,
+                                      thread_name_prefix="drimbox-consumer")
+        consumer.importer = StudyImporter(rest=box.rest, retrievals=retrievals, settings=box.settings.consumer,
+                                          executor=executor, on_done=consumer.audit_import)
         if dmp is not None:
             whitelist = box.whitelist
             consumer.opener = ExamOpener(
@@ -95,9 +101,7 @@ class ConsumerApi:
                                        client_key=box.settings.dmp.client_key),
                 is_trusted_db_host=whitelist.is_trusted_db_host if whitelist else _nobody,
                 cache_seconds=box.settings.consumer.cache_hours * 3600,
-                executor=ThreadPoolExecutor(max_workers=box.settings.consumer.retrieval_threads,
-                                            thread_name_prefix="drimbox-consumer"),
-                clock=time.time, on_done=consumer.audit_opening,
+                executor=executor, clock=time.time, on_done=consumer.audit_opening,
                 check_source=_source_checker(box, whitelist))
         return consumer
 
@@ -107,6 +111,7 @@ class ConsumerApi:
         router.add("POST", PREFIX + "/{context_id}/activity", self.post_activity)
         router.add("POST", PREFIX + "/{context_id}/reason", self.post_reason)
         router.add("GET", PREFIX + "/{context_id}/exams/{kos_uid}", self.exam_page)
+        router.add("POST", PREFIX + "/{context_id}/exams/{kos_uid}/import", self.post_import)
         router.add("GET", "/drimbox/consumer/statistics.csv", self.statistics_csv)
         router.add("GET", "/drimbox/consumer/cache", self.cache)
 
@@ -356,8 +361,16 @@ class ConsumerApi:
             status = 502 if state == "failed" else 200
             message, retry_url = texts[state], common["page_url"] + "?retry=1"
         viewable = retrieval.get("study_uid") and (retrieval.get("series_done", 0) > 0 or state == "partial")
+        cached = self.retrievals.cached(retrieval["study_uid"]) if viewable and self.retrievals else None
+        importing = None
+        if cached is not None and cached["state"] in ("cached", "imported") and self.importer is not None:
+            importing = {"state": cached["import_state"], "detail": cached["import_detail"],
+                         "action": common["page_url"] + "/import", "csrf": self._csrf(context, user),
+                         "replace": self.settings.import_replace_patient_id,
+                         "target": self.settings.import_aet}
         response = pages.render(
             "consumer_exam.html.j2", title_key="exam_title", status=status, exam=exam, state=state,
+            importing=importing,
             retrieval=retrieval, message=message, detail=retrieval.get("error", "") if message else "",
             retry_url=retry_url, context_url=context_url,
             viewer_url="/viewer?StudyInstanceUIDs=" + quote(retrieval["study_uid"], safe="") if viewable else "",
@@ -370,6 +383,37 @@ class ConsumerApi:
             response.cookies.append(set_cookie(cookie_name(study_uid),
                                                seal_session(session, self.secret, max_age=max_age), max_age=max_age))
         return response
+
+    def post_import(self, request: Request) -> Response:
+        """"Import into my PACS" from the exam's page: a study this context retrieved and still holds."""
+        context, user, form, refusal = self._posted(request)
+        if context is None or user is None:
+            return refusal  # type: ignore[return-value]
+        lang = self._lang(request)
+        exam_url = f"{PREFIX}/{context.context_id}/exams/{request.params['kos_uid']}"
+        choice, reason = self._activity(context, user), context.access_reason
+        retrieval = self.retrievals.get(context.context_id, request.params["kos_uid"]) if self.retrievals else None
+        cached = (self.retrievals.cached(retrieval["study_uid"])
+                  if self.retrievals and retrieval and retrieval["study_uid"] else None)
+        if (choice is None or reason is None or self.importer is None or cached is None
+                or cached["state"] not in ("cached", "imported")):
+            return pages.message("exam", "not_importable", 409, lang=lang, page_url=exam_url)
+        replace = form.get("replace_patient_id") == "1" and bool(context.appel.local_patient_id)
+        who = self._who(context, user, choice, reason)
+        started = self.importer.start(ImportRequest(
+            cached["study_uid"], context.appel.local_patient_id if replace else "",
+            context.appel.local_patient_id_issuer if replace else "", {**who, "kos_uid": cached["kos_uid"]}))
+        if not started:
+            return pages.message("exam", "not_importable", 409, lang=lang, page_url=exam_url)
+        response = Response.redirect(exam_url)
+        response.headers.update(pages.NO_STORE)
+        return response
+
+    def audit_import(self, request: ImportRequest, outcome: ImportOutcome) -> None:
+        detail = f"local IPP {request.local_patient_id}" if request.local_patient_id else "source PatientID kept"
+        self._audit_event("consumer-import", 200 if outcome.ok else 502, study_uid=request.study_uid,
+                          reason=f"{'imported' if outcome.ok else 'import failed'} ({detail}): {outcome.detail}",
+                          **request.who)
 
     def _who(self, context: ConsumerContext, user: UserSession, choice: ActivityChoice,
              reason: ConsumerReason) -> dict[str, str]:

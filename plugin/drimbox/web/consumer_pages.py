@@ -48,7 +48,16 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "examen retiré du partage entre-temps). Les autres examens restent consultables.",
                  "partial": "Une partie des séries n'a pas pu être récupérée : les images reçues sont consultables, "
                  "réessayez pour récupérer le reste.",
-                 "unknown": "Cet examen ne figure pas dans l'historique de ce contexte."},
+                 "unknown": "Cet examen ne figure pas dans l'historique de ce contexte.",
+                 "not_importable": "Cet examen ne peut pas être importé : il n'est plus en cache dans cette "
+                 "DRIMbox ou un import est déjà en cours."},
+        "import": {"title": "Importer dans mon PACS", "button": "Importer dans mon PACS",
+                   "replace": "Remplacer l'identifiant patient par l'IPP local {ipp} ({issuer}) ; les UID de "
+                   "l'examen sont conservés.",
+                   "to": "L'examen sera envoyé à {aet}.", "none": "Aucun PACS local n'est configuré : l'examen "
+                   "sera conservé dans cette DRIMbox.",
+                   "states": {"importing": "Import en cours…", "imported": "Examen importé.",
+                              "failed": "L'import a échoué : vous pouvez réessayer."}},
         "appel": {"unknown": "Le paramètre « {p} » n'est pas un paramètre de l'appel contextuel.",
                   "empty": "Le paramètre obligatoire « {p} » est absent ou vide.",
                   "repeated": "Le paramètre « {p} » est donné plusieurs fois.",
@@ -100,7 +109,16 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "from sharing meanwhile). The other exams remain available.",
                  "partial": "Some series could not be retrieved: the images received can be viewed, try again to "
                  "get the rest.",
-                 "unknown": "This exam is not in this context's history."},
+                 "unknown": "This exam is not in this context's history.",
+                 "not_importable": "This exam cannot be imported: it is no longer cached in this DRIMbox or an "
+                 "import is already running."},
+        "import": {"title": "Import into my PACS", "button": "Import into my PACS",
+                   "replace": "Replace the patient identifier with the local IPP {ipp} ({issuer}); the exam's UIDs "
+                   "are kept.",
+                   "to": "The exam will be sent to {aet}.", "none": "No local PACS is configured: the exam will be "
+                   "kept in this DRIMbox.",
+                   "states": {"importing": "Import running…", "imported": "Exam imported.",
+                              "failed": "The import failed: you may try again."}},
         "appel": {"unknown": "\u201c{p}\u201d is not a parameter of the appel contextuel.",
                   "empty": "The mandatory parameter \u201c{p}\u201d is missing or empty.",
                   "repeated": "The parameter \u201c{p}\u201d is given more than once.",

@@ -5,20 +5,24 @@ then B's viewer session reaches that study and no other."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
 
+import pydicom
 import pytest
 import requests
 
-from drimbox.launcher.ports import BoxPorts
+from drimbox.launcher.ports import BoxPorts, free_port
+from drimbox.launcher.processes import wait_for_port
 from drimbox.samples.reports import make_cda, make_oru
 from drimbox.samples.whitelist import make_demo_whitelist
 from drimbox.trust.whitelist import parse_whitelist
 from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
 
-from .conftest import PATIENT_1, RADIOLOGIST, browser, publish
+from .conftest import PATIENT_1, RADIOLOGIST, browser, hidden_fields, publish
 from .test_appel_contextuel import give_reason, open_context
 
 pytestmark = pytest.mark.integration
@@ -57,8 +61,30 @@ def put_whitelist(box, make: Callable[[], bytes]) -> None:
              what="the new list in force")
 
 
+@dataclass(frozen=True)
+class LocalPacs:
+    aet: str
+    port: int
+    folder: Path
+
+
 @pytest.fixture(scope="module")
-def network(tmp_path_factory, pki, dmp_sim, psc_sim):
+def local_pacs(tmp_path_factory):
+    """dcmtk's storescp as B's local PACS: what "Import into my PACS" sends lands in its folder."""
+    folder = tmp_path_factory.mktemp("local-pacs")
+    pacs = LocalPacs("LOCALPACS", free_port(), folder)
+    process = subprocess.Popen(["storescp", "-aet", pacs.aet, "-od", str(folder), "+xa", str(pacs.port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: wait_for_port("127.0.0.1", pacs.port), timeout=10, what="storescp listening")
+        yield pacs
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory, pki, dmp_sim, psc_sim, local_pacs):
     root = tmp_path_factory.mktemp("two-boxes")
     secret = root / "psc-secret"
     secret.write_text("any-secret\n")
@@ -76,7 +102,8 @@ def network(tmp_path_factory, pki, dmp_sim, psc_sim):
                           "PeerAccess": {"RequireClientCertificate": name == "box-a"},
                           "Whitelist": {"RefreshHours": 0.001 if name == "box-b" else 24.0},
                           # B's cache expires within the module's run so that the purge can be seen
-                          "Consumer": {"CacheHours": CACHE_HOURS, "PurgeIntervalSeconds": 1}})
+                          "Consumer": {"CacheHours": CACHE_HOURS, "PurgeIntervalSeconds": 1,
+                                       "ImportAet": local_pacs.aet, "ImportPort": local_pacs.port}})
         for box in boxes.values():
             wait_for(lambda b=box: whitelist_in_force(b), timeout=30, what="the whitelist in force")
         yield boxes
@@ -208,3 +235,42 @@ def test_expired_foreign_studies_are_purged_and_local_ones_kept(network, tmp_pat
     wait_for(lambda: cache_state() == "purged", timeout=CACHE_HOURS * 3600 + 30, what="the cached study purged")
     assert not in_orthanc(exam.study_uid)
     assert in_orthanc(local.study_uid)  # the box's own study is never purged
+
+
+def test_import_into_the_local_pacs_under_the_local_ipp_keeping_the_uids(network, local_pacs, tmp_path):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512300611", ipp="IPP-AT-A-66", family="IMPORT")
+    exam = publish(a, BoxClient(a), tmp_path / "study", patient, "ACCAB4", when="20240405")
+    originals = [pydicom.dcmread(f, stop_before_pixels=True) for f in (tmp_path / "study").rglob("*") if f.is_file()]
+    session = browser(b)
+    # B's RIS knows the patient under its own IPP
+    context_url, page = open_context(session, b, patient, RADIOLOGIST, PatientID="IPP-LOCAL-77")
+    give_reason(session, context_url, page)
+    opened = open_exam(session, context_url, exam.kos_uid)
+    assert 'id="import-form"' in opened.text and "IPP-LOCAL-77" in opened.text, opened.text
+    exam_url = f"{context_url}/exams/{exam.kos_uid}"
+    posted = session.post(exam_url + "/import", timeout=30, allow_redirects=False,
+                          data={**hidden_fields(opened.text), "replace_patient_id": "1"})
+    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}")
+    done = wait_for(lambda: (lambda p: p if 'id="import-state"' in p.text and "importing" not in p.text
+                             and "Import en cours" not in p.text else None)(session.get(exam_url, timeout=30)),
+                    timeout=60, what="the import's outcome")
+    assert "Examen importé" in done.text, done.text
+
+    received = [pydicom.dcmread(f, stop_before_pixels=True) for f in local_pacs.folder.rglob("*") if f.is_file()]
+    received = [d for d in received if d.StudyInstanceUID == exam.study_uid]
+    assert sorted(d.SOPInstanceUID for d in received) == sorted(d.SOPInstanceUID for d in originals)
+    assert {d.SeriesInstanceUID for d in received} == {d.SeriesInstanceUID for d in originals}
+    assert {(d.PatientID, d.IssuerOfPatientID) for d in received} == {("IPP-LOCAL-77", patient.ipp_issuer)}
+
+    operator_b = BoxClient(b)
+    entry = next(e for e in operator_b.get("/drimbox/consumer/cache").json() if e["study_uid"] == exam.study_uid)
+    assert entry["state"] == "imported" and entry["import_state"] == "imported"
+    audit = [e for e in operator_b.get(f"/drimbox/audit?study={exam.study_uid}").json()
+             if e["action"] == "consumer-import"]
+    assert audit and audit[0]["outcome_status"] == 200 and "IPP-LOCAL-77" in audit[0]["reason"]
+    # an imported study is permanent: past the cache's expiry the purge leaves it (and B's copy has the IPP)
+    time.sleep(max(0.0, entry["expires_at"] - time.time()) + 3)
+    studies = [m["ID"] for m in operator_b.post("/tools/lookup", data=exam.study_uid).json() if m["Type"] == "Study"]
+    assert len(studies) == 1
+    assert operator_b.get(f"/studies/{studies[0]}").json()["PatientMainDicomTags"]["PatientID"] == "IPP-LOCAL-77"
