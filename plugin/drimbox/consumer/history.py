@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from drimbox.dmp.queries import DocumentEntrySummary
+from drimbox.kos.reader import ManifestSummary
 
 # Event code systems seen for the modality and the anatomical region (spec-facts §5: both kinds occur).
 MODALITY_SYSTEMS = frozenset({"1.2.250.1.213.1.1.5.618", "1.2.840.10008.2.16.4"})
@@ -30,6 +33,7 @@ class ExamRow:
     structure: str  # the producing structure's name
     study_uids: tuple[str, ...] = ()
     accessions: tuple[str, ...] = ()
+    manual_kos: str = ""  # base64 of a KOS file imported by hand (the DMP unreachable): no ITI-43 for this row
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -145,3 +149,17 @@ def _unescape(value: str) -> str:
     for escaped, plain in (("\\S\\", "^"), ("\\T\\", "&"), ("\\R\\", "~"), ("\\F\\", "|"), ("\\E\\", "\\")):
         value = value.replace(escaped, plain)
     return value
+
+
+def manual_row(kos: bytes, summary: ManifestSummary, structure: str) -> ExamRow:
+    """The history row of a KOS file given by hand: what the manifest itself says."""
+    return ExamRow(unique_id=summary.sop_instance_uid, repository_id="", date="", time="", modalities=(),
+                   regions=(), description=summary.description.splitlines()[0][:200] if summary.description else "",
+                   structure=structure, study_uids=(summary.study_uid,), accessions=tuple(summary.accessions),
+                   manual_kos=base64.b64encode(kos).decode("ascii"))
+
+
+def with_manual_rows(fetched: list[ExamRow], previous: list[ExamRow] | None) -> list[ExamRow]:
+    """A refreshed history keeps the KOS files given by hand (after the DMP's rows)."""
+    known = {row.unique_id for row in fetched}
+    return fetched + [row for row in previous or [] if row.manual_kos and row.unique_id not in known]

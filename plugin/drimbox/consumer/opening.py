@@ -10,6 +10,7 @@ context's patient).
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -87,8 +88,11 @@ class ExamOpener:
             return outcome
 
         try:
-            data = self.dmp.retrieve(request.exam.repository_id, kos_uid, actor=request.actor,
-                                     patient_cx=request.patient_cx)
+            if request.exam.manual_kos:
+                data = base64.b64decode(request.exam.manual_kos)
+            else:
+                data = self.dmp.retrieve(request.exam.repository_id, kos_uid, actor=request.actor,
+                                         patient_cx=request.patient_cx)
             manifest = read_manifest(data)
         except (DmpUnavailable, DmpRejected) as error:
             return finish(Outcome("failed", detail=f"DMP: {error}"))

@@ -37,7 +37,7 @@ from drimbox.consumer.purge import CachePurger
 from drimbox.consumer.opening import ExamOpener, OpenRequest, Outcome
 from drimbox.consumer.context import BINDING_COOKIE, CONTEXT_ID_RE, ConsumerContext, binding_digest, new_binding
 from drimbox.consumer.context import new_context_id
-from drimbox.consumer.history import HistoryFilter, choices, history
+from drimbox.consumer.history import HistoryFilter, choices, history, manual_row, with_manual_rows
 from drimbox.consumer.reasons import ConsumerReason, parse_reason
 from drimbox.consumer.settings import ConsumerSettings
 from drimbox.consumer.source_tls import SourceCheck, check_source
@@ -48,7 +48,9 @@ from drimbox.psc.model import ActivityChoice
 from drimbox.psc.session import SessionError, UserSession, open_user_session
 from drimbox.store.consumer import ConsumerStore, RetrievalStore
 from drimbox.web import consumer_pages as pages
+from drimbox.kos.reader import read_manifest
 from drimbox.web.http import Request, Response, Router
+from drimbox.web.multipart_form import parse_form_data
 from drimbox.web.viewer_session import ViewerSession, cookie_name, parse_cookies, seal_session, set_cookie
 
 log = logging.getLogger("drimbox.consumer")
@@ -56,6 +58,7 @@ log = logging.getLogger("drimbox.consumer")
 PREFIX = "/drimbox/consumer/context"
 PSC_COOKIE = "drimbox_psc"  # the viewer's PSC session cookie (drimbox.web.viewer_api), path /drimbox/
 STATISTICS_MAX_DAYS = 366
+MAX_KOS_FORM = 16 * 1024 * 1024  # a manifest of tens of thousands of instances stays far below
 
 
 class ConsumerApi:
@@ -112,6 +115,8 @@ class ConsumerApi:
         router.add("POST", PREFIX + "/{context_id}/reason", self.post_reason)
         router.add("GET", PREFIX + "/{context_id}/exams/{kos_uid}", self.exam_page)
         router.add("POST", PREFIX + "/{context_id}/exams/{kos_uid}/import", self.post_import)
+        router.add("GET", PREFIX + "/{context_id}/kos", self.kos_page)
+        router.add("POST", PREFIX + "/{context_id}/kos", self.post_kos)
         router.add("GET", "/drimbox/consumer/statistics.csv", self.statistics_csv)
         router.add("GET", "/drimbox/consumer/cache", self.cache)
 
@@ -296,11 +301,13 @@ class ConsumerApi:
                 if not access.allowed:
                     self._audit(request, "consumer-dmp-history", 403, reason=f"TEST_EXST: {access.reason}", **who)
                     return pages.message("dmp", access.reason, 403, title_key="dmp_title", **common)
-                rows = history(self.dmp.find_documents(patient, actor=actor))
+                rows = with_manual_rows(history(self.dmp.find_documents(patient, actor=actor)),
+                                        self.contexts.history(context.context_id))
             except DmpUnavailable as error:
                 self._audit(request, "consumer-dmp-history", 502, reason=f"DMP unavailable: {error}", **who)
                 return pages.message("dmp", "unavailable", 502, title_key="dmp_title", detail=str(error),
-                                     retry_url=common["page_url"] + "?refresh=1", **common)
+                                     retry_url=common["page_url"] + "?refresh=1",
+                                     kos_url=common["page_url"] + "/kos", **common)
             except DmpRejected as error:
                 self._audit(request, "consumer-dmp-history", 403, reason=f"DMP refused: {error}", **who)
                 return pages.message("dmp", "refused", 403, title_key="dmp_title", detail=str(error), **common)
@@ -312,6 +319,7 @@ class ConsumerApi:
         return pages.render("consumer_history.html.j2", title_key="history", rows=wanted.apply(rows), total=len(rows),
                             filter=wanted, modalities=modalities, regions=regions,
                             refresh_url=common["page_url"] + "?refresh=1&lang=" + common["lang"],
+                            kos_url=common["page_url"] + "/kos",
                             professional=user.professional.display_name, structure=choice.activity.structure_name,
                             reason_label=reasons[reason.value], **common)
 
@@ -406,6 +414,64 @@ class ConsumerApi:
         if not started:
             return pages.message("exam", "not_importable", 409, lang=lang, page_url=exam_url)
         response = Response.redirect(exam_url)
+        response.headers.update(pages.NO_STORE)
+        return response
+
+    # --- a KOS file given by hand (the DMP unreachable) ---------------------------------------------------------
+    def _ready(self, request: Request) -> tuple[ConsumerContext | None, UserSession | None, Response | None]:
+        """The context, its professional, activity and reason all set; else where to go first."""
+        context, refusal = self._context(request)
+        if context is None:
+            return None, None, refusal
+        context_url = f"{PREFIX}/{context.context_id}"
+        user = self._user(request)
+        if user is None:
+            return None, None, Response.redirect("/drimbox/psc/login?return=" + quote(context_url + "/kos", safe=""))
+        if (self._activity(context, user) is None or context.access_reason is None
+                or context.professional_id != user.professional.id_nat):
+            return None, None, Response.redirect(context_url)
+        return context, user, None
+
+    def kos_page(self, request: Request, problem: str = "", status: int = 200) -> Response:
+        context, user, refusal = self._ready(request)
+        if context is None or user is None:
+            return refusal  # type: ignore[return-value]
+        lang = self._lang(request)
+        context_url = f"{PREFIX}/{context.context_id}"
+        return pages.render("consumer_kos.html.j2", title_key="kos_title", page_url=context_url + "/kos", lang=lang,
+                            status=status, context_url=context_url, action=context_url + "/kos",
+                            csrf=self._csrf(context, user), problem=problem, appel=context.appel,
+                            show_ins=self.settings.show_ins_on_demand)
+
+    def post_kos(self, request: Request) -> Response:
+        context, user, refusal = self._ready(request)
+        if context is None or user is None:
+            return refusal  # type: ignore[return-value]
+        lang = self._lang(request)
+        texts = pages.TEXTS[lang]["kos"]
+        try:
+            form = parse_form_data(request.body, request.headers.get("content-type", ""), max_bytes=MAX_KOS_FORM)
+        except ValueError:
+            return self.kos_page(request, texts["unreadable"], 400)
+        if not hmac.compare_digest(form.get("csrf", b"").decode("ascii", "replace"), self._csrf(context, user)):
+            return pages.message("context", "bad_form", 403, lang=lang, page_url=request.path)
+        data = form.get("kos", b"")
+        try:
+            summary = read_manifest(data)
+        except ValueError:
+            return self.kos_page(request, texts["unreadable"], 400)
+        # the opening checks the patient again; refusing here keeps another patient's exam out of the history
+        if summary.patient_id != context.appel.ins:
+            self._audit(request, "consumer-kos-file", 403, kos_uid=summary.sop_instance_uid,
+                        reason=f"KOS file about PatientID {summary.patient_id}", patient_id=context.appel.ins,
+                        professional_id=user.professional.id_nat)
+            return self.kos_page(request, texts["other_patient"], 403)
+        rows = self.contexts.history(context.context_id) or []
+        row = manual_row(data, summary, structure=pages.TEXTS[lang]["kos_title"])
+        self.contexts.save_history(context.context_id, [r for r in rows if r.unique_id != row.unique_id] + [row])
+        self._audit(request, "consumer-kos-file", 200, kos_uid=row.unique_id, study_uid=summary.study_uid,
+                    patient_id=context.appel.ins, professional_id=user.professional.id_nat, reason="KOS file given")
+        response = Response.redirect(f"{PREFIX}/{context.context_id}/exams/{quote(row.unique_id, safe='')}")
         response.headers.update(pages.NO_STORE)
         return response
 

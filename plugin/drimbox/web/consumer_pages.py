@@ -51,6 +51,12 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "unknown": "Cet examen ne figure pas dans l'historique de ce contexte.",
                  "not_importable": "Cet examen ne peut pas être importé : il n'est plus en cache dans cette "
                  "DRIMbox ou un import est déjà en cours."},
+        "kos_title": "Ouvrir un fichier KOS",
+        "kos": {"intro": "Si le DMP ne répond pas, vous pouvez ouvrir un examen à partir de son manifeste (fichier "
+                "KOS DICOM) : les mêmes vérifications s'appliquent (patient, liste blanche, certificat de la source).",
+                "file": "Fichier KOS", "button": "Ouvrir l'examen", "link": "Ouvrir un fichier KOS…",
+                "unreadable": "Ce fichier n'est pas un manifeste KOS lisible.",
+                "other_patient": "Ce manifeste concerne un autre patient que celui de ce contexte."},
         "import": {"title": "Importer dans mon PACS", "button": "Importer dans mon PACS",
                    "replace": "Remplacer l'identifiant patient par l'IPP local {ipp} ({issuer}) ; les UID de "
                    "l'examen sont conservés.",
@@ -112,6 +118,12 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "unknown": "This exam is not in this context's history.",
                  "not_importable": "This exam cannot be imported: it is no longer cached in this DRIMbox or an "
                  "import is already running."},
+        "kos_title": "Open a KOS file",
+        "kos": {"intro": "When the DMP does not answer, you can open an exam from its manifest (a DICOM KOS file): "
+                "the same checks apply (patient, whitelist, source certificate).",
+                "file": "KOS file", "button": "Open the exam", "link": "Open a KOS file…",
+                "unreadable": "This file is not a readable KOS manifest.",
+                "other_patient": "This manifest is about another patient than this context's."},
         "import": {"title": "Import into my PACS", "button": "Import into my PACS",
                    "replace": "Replace the patient identifier with the local IPP {ipp} ({issuer}); the exam's UIDs "
                    "are kept.",
@@ -157,8 +169,8 @@ def render(template: str, *, lang: str, title_key: str, page_url: str, status: i
 
 
 def message(kind: str, key: str, status: int, *, lang: str, page_url: str, title_key: str = "refused_title",
-            parameter: str = "", detail: str = "", retry_url: str = "", appel=None, show_ins: bool = False
-            ) -> Response:
+            parameter: str = "", detail: str = "", retry_url: str = "", appel=None, show_ins: bool = False,
+            kos_url: str = "") -> Response:
     text = TEXTS[lang][kind][key].format(p=parameter)
     return render("consumer_message.html.j2", lang=lang, title_key=title_key, page_url=page_url, status=status,
-                  message=text, detail=detail, retry_url=retry_url, appel=appel, show_ins=show_ins)
+                  message=text, detail=detail, retry_url=retry_url, appel=appel, show_ins=show_ins, kos_url=kos_url)

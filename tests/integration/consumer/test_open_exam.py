@@ -251,7 +251,7 @@ def test_import_into_the_local_pacs_under_the_local_ipp_keeping_the_uids(network
     exam_url = f"{context_url}/exams/{exam.kos_uid}"
     posted = session.post(exam_url + "/import", timeout=30, allow_redirects=False,
                           data={**hidden_fields(opened.text), "replace_patient_id": "1"})
-    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}")
+    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}"), posted.text[-1500:]
     done = wait_for(lambda: (lambda p: p if 'id="import-state"' in p.text and "importing" not in p.text
                              and "Import en cours" not in p.text else None)(session.get(exam_url, timeout=30)),
                     timeout=60, what="the import's outcome")
@@ -274,3 +274,41 @@ def test_import_into_the_local_pacs_under_the_local_ipp_keeping_the_uids(network
     studies = [m["ID"] for m in operator_b.post("/tools/lookup", data=exam.study_uid).json() if m["Type"] == "Study"]
     assert len(studies) == 1
     assert operator_b.get(f"/studies/{studies[0]}").json()["PatientMainDicomTags"]["PatientID"] == "IPP-LOCAL-77"
+
+
+def test_a_kos_file_opens_an_exam_when_the_dmp_does_not_answer(network, tmp_path, dmp_sim):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512300722", ipp="IPPC0007", family="SANS-DMP")
+    exam = publish(a, BoxClient(a), tmp_path / "study", patient, "ACCAB5", when="20240406")
+    kos = BoxClient(a).get(f"/drimbox/studies/{exam.study_uid}/kos").content  # what the source's RIS could give
+    session = browser(b)
+    context_url, page = open_context(session, b, patient, RADIOLOGIST)
+    dmp_sim.faults.configure("http500", count=1)
+    try:
+        failed = give_reason(session, context_url, page)
+    finally:
+        dmp_sim.faults.configure("none")
+    assert failed.status_code == 502 and 'id="open-kos"' in failed.text
+    form = session.get(context_url + "/kos", timeout=30)
+    assert form.status_code == 200 and 'id="kos-form"' in form.text
+    posted = session.post(context_url + "/kos", files={"kos": ("manifest.dcm", kos, "application/dicom")},
+                          data=hidden_fields(form.text), allow_redirects=False, timeout=30)
+    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}"), posted.text[-1500:]
+    done = open_exam(session, context_url, exam.kos_uid)
+    assert done.status_code == 200 and 'id="open-viewer"' in done.text, done.text
+    entry = next(e for e in BoxClient(b).get("/drimbox/consumer/cache").json() if e["study_uid"] == exam.study_uid)
+    assert entry["kos_uid"] == exam.kos_uid and entry["source_host"] == f"localhost:{a.ports.db}"
+
+    # the same file in another patient's context is refused, and stays out of that context's history
+    other = dataclasses.replace(PATIENT_3, ins="279107512300833", ipp="IPPC0008", family="AUTRE")
+    other_url, other_page = open_context(browser_b := browser(b), b, other, RADIOLOGIST)
+    give_reason(browser_b, other_url, other_page)
+    form = browser_b.get(other_url + "/kos", timeout=30)
+    refused = browser_b.post(other_url + "/kos", files={"kos": ("manifest.dcm", kos, "application/dicom")},
+                             data=hidden_fields(form.text), allow_redirects=False, timeout=30)
+    assert refused.status_code == 403 and 'id="kos-problem"' in refused.text
+    assert browser_b.get(f"{other_url}/exams/{exam.kos_uid}", timeout=30).status_code == 404
+    # a file that is no manifest is explained
+    junk = browser_b.post(other_url + "/kos", files={"kos": ("x.dcm", b"not dicom", "application/dicom")},
+                          data=hidden_fields(form.text), allow_redirects=False, timeout=30)
+    assert junk.status_code == 400 and 'id="kos-problem"' in junk.text
