@@ -22,6 +22,8 @@ class ConsumerSettings:
     import_port: int = 104
     # whether the import form proposes, checked, to replace PatientID/IssuerOfPatientID with the local IPP
     import_replace_patient_id: bool = True
+    # A RIS-like test form at GET /drimbox/consumer/context that posts the appel contextuel (demos and tests)
+    launch_page: bool = False
     retrieval_threads: int = 2  # exams retrieved at the same time (each moves its series one after the other)
     # CA bundle verifying source boxes' server certificates (the DN pre-flight); empty: Dmp.CaBundle. Keep it
     # the same as Orthanc's HttpsCACertificates, which its DICOMweb client uses for the same hosts.

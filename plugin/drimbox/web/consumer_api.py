@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote_plus
 
 from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
-from drimbox.consumer.appel import AppelRefused, parse_appel
+from drimbox.consumer.appel import MANDATORY, OPTIONAL, AppelRefused, parse_appel
 from drimbox.consumer.fetch import OrthancFetcher
 from drimbox.consumer.importing import ImportOutcome, ImportRequest, StudyImporter
 from drimbox.consumer.purge import CachePurger
@@ -110,6 +110,7 @@ class ConsumerApi:
 
     def register(self, router: Router) -> None:
         router.add("POST", PREFIX, self.post_context)
+        router.add("GET", PREFIX, self.launch_page)
         router.add("GET", PREFIX + "/{context_id}", self.context_page)
         router.add("POST", PREFIX + "/{context_id}/activity", self.post_activity)
         router.add("POST", PREFIX + "/{context_id}/reason", self.post_reason)
@@ -145,6 +146,20 @@ class ConsumerApi:
         response.cookies.append(set_cookie(BINDING_COOKIE, binding, max_age=int(lifetime),
                                            path="/drimbox/consumer/", same_site="Lax"))
         return response
+
+    def launch_page(self, request: Request) -> Response:
+        """The demo's test launch page: a plain form, like a RIS's, posting the appel contextuel to this box.
+
+        Query parameters named like the appel's prefill the fields (a demo prints such links per patient).
+        """
+        lang = self._lang(request)
+        if not self.settings.launch_page:
+            return Response.error(404, "no launch page on this box (DRIMbox.Consumer.LaunchPage)")
+        query = _decoded(request.query)
+        fields = [(name, query.get(name, ""), True) for name in MANDATORY] + [
+            (name, query.get(name, ""), False) for name in OPTIONAL]
+        return pages.render("consumer_launch.html.j2", title_key="launch_title", page_url=PREFIX, lang=lang,
+                            action=PREFIX, fields=fields)
 
     # --- the context's page ----------------------------------------------------------------------------------
     def _context(self, request: Request) -> tuple[ConsumerContext | None, Response | None]:

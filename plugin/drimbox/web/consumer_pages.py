@@ -51,6 +51,10 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "unknown": "Cet examen ne figure pas dans l'historique de ce contexte.",
                  "not_importable": "Cet examen ne peut pas être importé : il n'est plus en cache dans cette "
                  "DRIMbox ou un import est déjà en cours."},
+        "launch_title": "Appel contextuel de test",
+        "launch": {"intro": "Page de test : ce formulaire envoie l'appel contextuel exactement comme un RIS ou un DPI "
+                   "(POST application/x-www-form-urlencoded, UTF-8).", "optional": "facultatif",
+                   "button": "Envoyer l'appel contextuel"},
         "kos_title": "Ouvrir un fichier KOS",
         "kos": {"intro": "Si le DMP ne répond pas, vous pouvez ouvrir un examen à partir de son manifeste (fichier "
                 "KOS DICOM) : les mêmes vérifications s'appliquent (patient, liste blanche, certificat de la source).",
@@ -118,6 +122,10 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "unknown": "This exam is not in this context's history.",
                  "not_importable": "This exam cannot be imported: it is no longer cached in this DRIMbox or an "
                  "import is already running."},
+        "launch_title": "Test appel contextuel",
+        "launch": {"intro": "Test page: this form posts the appel contextuel exactly as a RIS or DPI does "
+                   "(POST application/x-www-form-urlencoded, UTF-8).", "optional": "optional",
+                   "button": "Send the appel contextuel"},
         "kos_title": "Open a KOS file",
         "kos": {"intro": "When the DMP does not answer, you can open an exam from its manifest (a DICOM KOS file): "
                 "the same checks apply (patient, whitelist, source certificate).",

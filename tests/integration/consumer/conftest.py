@@ -48,7 +48,8 @@ def consumer_box(tmp_path_factory, pki, dmp_sim, psc_sim):
     dist = REPO_VIEWER_DIR / "dist"
     instance = start_box(root / "box", pki=pki, psc_issuer=psc_sim.issuer, dmp_url=dmp_sim.url,
                          ohif_dir=str(dist) if (dist / "index.html").is_file() else None,
-                         settings={"Psc": {"ClientId": "drimbox-consumer-test", "ClientSecretFile": str(secret)}})
+                         settings={"Psc": {"ClientId": "drimbox-consumer-test", "ClientSecretFile": str(secret)},
+                                   "Consumer": {"LaunchPage": True}})
     yield instance
     instance.stop()
 

@@ -4,6 +4,7 @@ PSC login, activity, access reason, the DMP existence test and the patient's his
 from __future__ import annotations
 
 import datetime as dt
+from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -171,3 +172,40 @@ def test_situation_preselects_the_activity(consumer_box, exams):
                           timeout=30)
     history = give_reason(session, context_url, reason)
     assert history.status_code == 200 and "CENTRE HOSPITALIER DE DEMONSTRATION" in history.text
+
+
+class _Forms(HTMLParser):
+    """The forms of a page as a browser sees them: attributes and named inputs, in document order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[dict[str, str], list[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append((values, []))
+        elif tag in ("input", "select", "textarea") and self.forms and values.get("name"):
+            self.forms[-1][1].append(values["name"])
+
+
+# spec-facts section 8, as RIS and DPI vendors integrate it
+APPEL_PARAMETERS = ["Patient.identifier.value", "Patient.identifier.system", "Patient.name.family",
+                    "Patient.name.given", "Patient.gender", "Patient.birthDate", "Address.district",
+                    "InformationEtConsentement", "PatientID", "PatientIDIssuer", "Situation"]
+
+
+def test_the_launch_page_posts_exactly_the_appel_contextuel(consumer_box, exams):
+    session = browser(consumer_box)
+    page = session.get(consumer_box.vi_url + CONTEXT + "?Patient.name.family=CONSO-UN", timeout=30)
+    assert page.status_code == 200 and 'value="CONSO-UN"' in page.text
+    parser = _Forms()
+    parser.feed(page.text)
+    (attributes, names), = parser.forms
+    assert attributes["method"].lower() == "post" and attributes["action"] == CONTEXT
+    assert attributes["enctype"] == "application/x-www-form-urlencoded" and attributes["accept-charset"] == "UTF-8"
+    assert names == APPEL_PARAMETERS
+    # what the browser sends once the tester has filled the fields: the box takes it as a RIS's call
+    values = appel_of(PATIENT_1, Situation="334422928290001")
+    answer = post_appel(session, consumer_box, urlencode([(name, values[name]) for name in names]))
+    assert answer.status_code == 303 and answer.headers["Location"].startswith(CONTEXT + "/")

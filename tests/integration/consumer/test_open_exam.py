@@ -251,7 +251,7 @@ def test_import_into_the_local_pacs_under_the_local_ipp_keeping_the_uids(network
     exam_url = f"{context_url}/exams/{exam.kos_uid}"
     posted = session.post(exam_url + "/import", timeout=30, allow_redirects=False,
                           data={**hidden_fields(opened.text), "replace_patient_id": "1"})
-    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}"), posted.text[-1500:]
+    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}")
     done = wait_for(lambda: (lambda p: p if 'id="import-state"' in p.text and "importing" not in p.text
                              and "Import en cours" not in p.text else None)(session.get(exam_url, timeout=30)),
                     timeout=60, what="the import's outcome")
@@ -293,7 +293,7 @@ def test_a_kos_file_opens_an_exam_when_the_dmp_does_not_answer(network, tmp_path
     assert form.status_code == 200 and 'id="kos-form"' in form.text
     posted = session.post(context_url + "/kos", files={"kos": ("manifest.dcm", kos, "application/dicom")},
                           data=hidden_fields(form.text), allow_redirects=False, timeout=30)
-    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}"), posted.text[-1500:]
+    assert posted.status_code == 303 and posted.headers["Location"].endswith(f"/exams/{exam.kos_uid}")
     done = open_exam(session, context_url, exam.kos_uid)
     assert done.status_code == 200 and 'id="open-viewer"' in done.text, done.text
     entry = next(e for e in BoxClient(b).get("/drimbox/consumer/cache").json() if e["study_uid"] == exam.study_uid)
@@ -312,3 +312,8 @@ def test_a_kos_file_opens_an_exam_when_the_dmp_does_not_answer(network, tmp_path
     junk = browser_b.post(other_url + "/kos", files={"kos": ("x.dcm", b"not dicom", "application/dicom")},
                           data=hidden_fields(form.text), allow_redirects=False, timeout=30)
     assert junk.status_code == 400 and 'id="kos-problem"' in junk.text
+
+
+def test_no_launch_page_unless_configured(network):
+    b = network["box-b"]
+    assert browser(b).get(b.vi_url + "/drimbox/consumer/context", timeout=30).status_code == 404
