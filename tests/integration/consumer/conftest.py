@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from drimbox.reports.model import Code, PatientIdentity
+from drimbox.samples.appel import appel_for
 from drimbox.samples.reports import DEMO_PATIENT, make_cda, make_oru
 from drimbox.sim.psc import PscSimulator
 from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu
@@ -89,20 +90,7 @@ def exams(consumer_box, operator, tmp_path_factory) -> dict[str, Exam]:
 
 def appel_of(patient: PatientIdentity, **extra: str) -> dict[str, str]:
     """The appel contextuel a RIS would post for ``patient``."""
-    birth = patient.birth_date
-    return {
-        "Patient.identifier.value": patient.ins or "",
-        "Patient.identifier.system": f"urn:oid:{patient.ins_oid}",
-        "Patient.name.family": patient.family,
-        "Patient.name.given": patient.given,
-        "Patient.gender": {"F": "female", "M": "male"}.get(patient.sex, "unknown"),
-        "Patient.birthDate": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}",
-        "Address.district": patient.birthplace or "",
-        "InformationEtConsentement": "true",
-        "PatientID": patient.ipp or "",
-        "PatientIDIssuer": patient.ipp_issuer or "",
-        **extra,
-    }
+    return appel_for(patient, **extra)
 
 
 def browser(box) -> requests.Session:
