@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote_plus
 
 from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
+from drimbox.consumer import report as report_of
 from drimbox.consumer.appel import MANDATORY, OPTIONAL, AppelRefused, parse_appel
 from drimbox.consumer.fetch import OrthancFetcher
 from drimbox.consumer.importing import ImportOutcome, ImportRequest, StudyImporter
@@ -117,6 +118,7 @@ class ConsumerApi:
         router.add("GET", PREFIX + "/{context_id}/exams/{kos_uid}", self.exam_page)
         router.add("POST", PREFIX + "/{context_id}/exams/{kos_uid}/import", self.post_import)
         router.add("GET", PREFIX + "/{context_id}/kos", self.kos_page)
+        router.add("GET", PREFIX + "/{context_id}/exams/{kos_uid}/report", self.report_pdf)
         router.add("POST", PREFIX + "/{context_id}/kos", self.post_kos)
         router.add("GET", "/drimbox/consumer/statistics.csv", self.statistics_csv)
         router.add("GET", "/drimbox/consumer/cache", self.cache)
@@ -433,15 +435,16 @@ class ConsumerApi:
         return response
 
     # --- a KOS file given by hand (the DMP unreachable) ---------------------------------------------------------
-    def _ready(self, request: Request) -> tuple[ConsumerContext | None, UserSession | None, Response | None]:
+    def _ready(self, request: Request, back_to: str = "/kos"
+               ) -> tuple[ConsumerContext | None, UserSession | None, Response | None]:
         """The context, its professional, activity and reason all set; else where to go first."""
         context, refusal = self._context(request)
         if context is None:
             return None, None, refusal
         context_url = f"{PREFIX}/{context.context_id}"
         user = self._user(request)
-        if user is None:
-            return None, None, Response.redirect("/drimbox/psc/login?return=" + quote(context_url + "/kos", safe=""))
+        if user is None:  # PSC login first, then back to the same place
+            return None, None, Response.redirect("/drimbox/psc/login?return=" + quote(context_url + back_to, safe=""))
         if (self._activity(context, user) is None or context.access_reason is None
                 or context.professional_id != user.professional.id_nat):
             return None, None, Response.redirect(context_url)
@@ -489,6 +492,50 @@ class ConsumerApi:
         response = Response.redirect(f"{PREFIX}/{context.context_id}/exams/{quote(row.unique_id, safe='')}")
         response.headers.update(pages.NO_STORE)
         return response
+
+    # --- the exam's report (PDF) ---------------------------------------------------------------------------------
+    def report_pdf(self, request: Request) -> Response:
+        """The CR-IMG the DMP holds for this exam (same study UIDs as its KOS), as the PDF its CDA carries."""
+        kos_uid = request.params["kos_uid"]
+        context, user, refusal = self._ready(request, f"/exams/{quote(kos_uid, safe='')}/report")
+        if context is None or user is None:
+            return refusal  # type: ignore[return-value]
+        lang = self._lang(request)
+        page_url = f"{PREFIX}/{context.context_id}/exams/{kos_uid}/report"
+        common: dict[str, Any] = {"lang": lang, "page_url": page_url, "appel": context.appel,
+                                  "show_ins": self.settings.show_ins_on_demand}
+        exam = next((r for r in self.contexts.history(context.context_id) or [] if r.unique_id == kos_uid), None)
+        if exam is None:
+            return pages.message("exam", "unknown", 404, **common)
+        if self.dmp is None:
+            return pages.message("dmp", "disabled", 503, title_key="dmp_title", **common)
+        choice, reason = self._activity(context, user), context.access_reason
+        assert choice is not None and reason is not None  # _ready checked both
+        actor = dmp_access.actor(user.professional, choice, reason)
+        patient = dmp_access.patient_of(context.appel)
+        who = {**self._who(context, user, choice, reason), "kos_uid": kos_uid}
+        try:
+            found = report_of.newest(self.dmp.find_documents(
+                patient, actor=actor, type_codes=(report_of.REPORT_TYPE,),
+                reference_ids=report_of.reference_ids(exam))) if exam.study_uids else None
+            if found is None:
+                self._audit(request, "consumer-report", 404, reason="no report shared for this exam", **who)
+                return pages.message("report", "none", 404, **common)
+            pdf = report_of.pdf_of(self.dmp.retrieve(found.repository_id, found.unique_id, actor=actor,
+                                                     patient_cx=patient))
+        except DmpUnavailable as error:
+            self._audit(request, "consumer-report", 502, reason=f"DMP unavailable: {error}", **who)
+            return pages.message("dmp", "unavailable", 502, title_key="dmp_title", detail=str(error),
+                                 retry_url=page_url, **common)
+        except DmpRejected as error:
+            self._audit(request, "consumer-report", 403, reason=f"DMP refused: {error}", **who)
+            return pages.message("dmp", "refused", 403, title_key="dmp_title", detail=str(error), **common)
+        except ValueError as error:
+            self._audit(request, "consumer-report", 502, reason=f"unusable report: {error}", **who)
+            return pages.message("report", "unusable", 502, detail=str(error), **common)
+        self._audit(request, "consumer-report", 200, reason=f"report {found.unique_id}", bytes_sent=len(pdf), **who)
+        return Response(200, pdf, "application/pdf", {**pages.NO_STORE, "X-Frame-Options": "SAMEORIGIN",
+                                                      "Content-Disposition": 'inline; filename="compte-rendu.pdf"'})
 
     def audit_import(self, request: ImportRequest, outcome: ImportOutcome) -> None:
         detail = f"local IPP {request.local_patient_id}" if request.local_patient_id else "source PatientID kept"

@@ -51,6 +51,9 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "unknown": "Cet examen ne figure pas dans l'historique de ce contexte.",
                  "not_importable": "Cet examen ne peut pas être importé : il n'est plus en cache dans cette "
                  "DRIMbox ou un import est déjà en cours."},
+        "open_report": "Compte rendu (PDF)",
+        "report": {"none": "Aucun compte rendu n'est partagé dans le DMP pour cet examen.",
+                   "unusable": "Le compte rendu partagé pour cet examen ne contient pas de PDF lisible."},
         "launch_title": "Appel contextuel de test",
         "launch": {"intro": "Page de test : ce formulaire envoie l'appel contextuel exactement comme un RIS ou un DPI "
                    "(POST application/x-www-form-urlencoded, UTF-8).", "optional": "facultatif",
@@ -122,6 +125,9 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "unknown": "This exam is not in this context's history.",
                  "not_importable": "This exam cannot be imported: it is no longer cached in this DRIMbox or an "
                  "import is already running."},
+        "open_report": "Report (PDF)",
+        "report": {"none": "No report is shared in the DMP for this exam.",
+                   "unusable": "The report shared for this exam holds no readable PDF."},
         "launch_title": "Test appel contextuel",
         "launch": {"intro": "Test page: this form posts the appel contextuel exactly as a RIS or DPI does "
                    "(POST application/x-www-form-urlencoded, UTF-8).", "optional": "optional",

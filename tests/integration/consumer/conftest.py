@@ -33,6 +33,7 @@ class Exam:
     study_uid: str
     accession: str
     kos_uid: str
+    cda: bytes = b""  # the report the box published the exam with
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def publish(box, operator: BoxClient, folder: Path, patient: PatientIdentity, ac
     assert response.status_code < 300, response.text
     status = operator.wait_study(content.study_uid, lambda s: s["kos"] and s["kos"].get("dmp_status") == "approved",
                                  what="a manifest registered in the DMP", timeout=90)
-    return Exam(content.study_uid, accession, status["kos"]["kos_uid"])
+    return Exam(content.study_uid, accession, status["kos"]["kos_uid"], cda)
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,27 @@ then B's viewer session reaches that study and no other."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import re
 import subprocess
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pydicom
 import pytest
 import requests
 
+from drimbox.config.sections import IdentitySettings
+from drimbox.dmp.client import DmpClient
+from drimbox.dmp.settings import DmpSettings
 from drimbox.launcher.ports import BoxPorts, free_port
 from drimbox.launcher.processes import wait_for_port
 from drimbox.samples.reports import make_cda, make_oru
+from drimbox.samples.ris_dmp import register_report
 from drimbox.samples.whitelist import make_demo_whitelist
 from drimbox.trust.whitelist import parse_whitelist
 from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
@@ -317,3 +324,61 @@ def test_a_kos_file_opens_an_exam_when_the_dmp_does_not_answer(network, tmp_path
 def test_no_launch_page_unless_configured(network):
     b = network["box-b"]
     assert browser(b).get(b.vi_url + "/drimbox/consumer/context", timeout=30).status_code == 404
+
+
+def register_report_as_the_ris(pki, dmp_url: str, cda: bytes) -> str:
+    """The source site's RIS registers the exam's CR-IMG in the DMP (a separate document from the KOS)."""
+    entry = pki["boxes"]["box-a"]
+    client = DmpClient(DmpSettings(base_url=dmp_url, client_cert=entry["auth"]["fullchain"],
+                                   client_key=entry["auth"]["key"], ca_bundle=pki["ca_bundle"],
+                                   signing_cert=entry["signing"]["fullchain"], signing_key=entry["signing"]["key"]),
+                       IdentitySettings())
+    try:
+        return register_report(client, cda)
+    finally:
+        client.close()
+
+
+def embedded_pdf(cda: bytes) -> bytes:
+    match = re.search(rb'mediaType="application/pdf" representation="B64">([A-Za-z0-9+/=\s]+)<', cda)
+    assert match
+    return base64.b64decode(match.group(1))
+
+
+def test_the_exams_report_opens_beside_the_images(network, tmp_path, pki, dmp_sim):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512300944", ipp="IPPC0009", family="COMPTE-RENDU")
+    with_report = publish(a, BoxClient(a), tmp_path / "one", patient, "ACCAB6", when="20240407")
+    without = publish(a, BoxClient(a), tmp_path / "two", patient, "ACCAB7", modality="MR", when="20240408")
+    register_report_as_the_ris(pki, dmp_sim.url, with_report.cda)
+    session = browser(b)
+    context_url, page = open_context(session, b, patient, RADIOLOGIST)
+    give_reason(session, context_url, page)
+    exam_page = session.get(f"{context_url}/exams/{with_report.kos_uid}", timeout=30)
+    assert 'id="open-report"' in exam_page.text
+    report_url = f"{context_url}/exams/{with_report.kos_uid}/report"
+
+    pdf = session.get(report_url, timeout=30)
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.content == embedded_pdf(with_report.cda) and pdf.content.startswith(b"%PDF")
+
+    # no report shared for the other exam: said so
+    none = session.get(f"{context_url}/exams/{without.kos_uid}/report", timeout=30)
+    assert none.status_code == 404 and "Aucun compte rendu" in none.text
+
+    # the DMP does not answer: explained, with a retry that works
+    dmp_sim.faults.configure("http500", count=1)
+    try:
+        failed = session.get(report_url, timeout=30)
+    finally:
+        dmp_sim.faults.configure("none")
+    assert failed.status_code == 502 and 'id="retry"' in failed.text
+    assert session.get(report_url, timeout=30).content == pdf.content
+
+    # the PSC session is gone: log in again, then back to the same report
+    session.cookies.clear(domain=session.cookies.list_domains()[0], path="/drimbox/", name="drimbox_psc")
+    again = session.get(report_url, allow_redirects=False, timeout=30)
+    assert again.status_code == 303 and again.headers["Location"] == (
+        "/drimbox/psc/login?return=" + quote(report_url.removeprefix(b.vi_url), safe=""))
+    back = session.get(b.vi_url + again.headers["Location"] + f"&login_hint={RADIOLOGIST}&prompt=none", timeout=60)
+    assert back.status_code == 200 and back.content == pdf.content
