@@ -5,6 +5,7 @@ then B's viewer session reaches that study and no other."""
 from __future__ import annotations
 
 import base64
+import io
 import dataclasses
 import re
 import subprocess
@@ -23,6 +24,7 @@ from drimbox.dmp.client import DmpClient
 from drimbox.dmp.settings import DmpSettings
 from drimbox.launcher.ports import BoxPorts, free_port
 from drimbox.launcher.processes import wait_for_port
+from drimbox.reports.cda import parse_cda
 from drimbox.samples.reports import make_cda, make_oru
 from drimbox.samples.ris_dmp import register_report
 from drimbox.samples.whitelist import make_demo_whitelist
@@ -50,11 +52,16 @@ def whitelist_in_force(box) -> bool:
     return bool(whitelist_status(box).get("in_force", False))
 
 
+DEAD_PORT = free_port()  # box-c: whitelisted, but nothing listens there (a source box that is down)
+BOX_C_DN = "CN=AUTH_CLI box-c,OU=310000000000003,O=DRIMBOX TEST BOX-C,C=FR"
+
+
 def network_whitelist(pki, ports, **operator_dns: str) -> bytes:
-    """The signed list naming both boxes; ``operator_dns`` (box name with ``_``) overrides a box's DN."""
-    return make_demo_whitelist(pki, {name: {"db": f"localhost:{p.db}", "vi": f"localhost:{p.vi}",
-                                            "operator_dn": operator_dns.get(name.replace("-", "_"), "")}
-                                     for name, p in ports.items()})
+    """The signed list naming both boxes and box-c; ``operator_dns`` (box name with ``_``) overrides a DN."""
+    domains = {name: {"db": f"localhost:{p.db}", "vi": f"localhost:{p.vi}",
+                      "operator_dn": operator_dns.get(name.replace("-", "_"), "")} for name, p in ports.items()}
+    domains["box-c"] = {"db": f"localhost:{DEAD_PORT}", "vi": f"localhost:{DEAD_PORT}", "operator_dn": BOX_C_DN}
+    return make_demo_whitelist(pki, domains)
 
 
 def put_whitelist(box, make: Callable[[], bytes]) -> None:
@@ -382,3 +389,46 @@ def test_the_exams_report_opens_beside_the_images(network, tmp_path, pki, dmp_si
         "/drimbox/psc/login?return=" + quote(report_url.removeprefix(b.vi_url), safe=""))
     back = session.get(b.vi_url + again.headers["Location"] + f"&login_hint={RADIOLOGIST}&prompt=none", timeout=60)
     assert back.status_code == 200 and back.content == pdf.content
+
+
+def test_a_source_that_is_down_leaves_the_other_exams_usable(network, tmp_path):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512301055", ipp="IPPC0010", family="SOURCE-ARRETEE")
+    exam = publish(a, BoxClient(a), tmp_path / "study", patient, "ACCAB8", when="20240409")
+    # the same exam's manifest as box-c (whitelisted, down) would have made it
+    manifest = pydicom.dcmread(io.BytesIO(BoxClient(a).get(f"/drimbox/studies/{exam.study_uid}/kos").content))
+    manifest.SOPInstanceUID = pydicom.uid.generate_uid()
+    for study in manifest.CurrentRequestedProcedureEvidenceSequence:
+        for series in study.ReferencedSeriesSequence:
+            series.RetrieveURL = re.sub(r"//localhost:\d+/", f"//localhost:{DEAD_PORT}/", series.RetrieveURL)
+    buffer = io.BytesIO()
+    manifest.save_as(buffer)
+    session = browser(b)
+    context_url, page = open_context(session, b, patient, RADIOLOGIST)
+    give_reason(session, context_url, page)
+    form = session.get(context_url + "/kos", timeout=30)
+    session.post(context_url + "/kos", files={"kos": ("down.dcm", buffer.getvalue(), "application/dicom")},
+                 data=hidden_fields(form.text), timeout=30)
+    down = open_exam(session, context_url, manifest.SOPInstanceUID)
+    assert down.status_code == 502 and 'id="exam-problem"' in down.text and 'id="retry"' in down.text
+    assert "source unreachable" in down.text and "Les autres examens restent consultables" in down.text
+    # the exam as A published it opens
+    assert 'id="open-viewer"' in open_exam(session, context_url, exam.kos_uid).text
+
+
+def test_an_exam_withdrawn_at_the_source_meanwhile_is_explained(network, tmp_path):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512301166", ipp="IPPC0011", family="RETIRE")
+    exam = publish(a, BoxClient(a), tmp_path / "study", patient, "ACCAB9", when="20240410")
+    session = browser(b)
+    context_url, page = open_context(session, b, patient, RADIOLOGIST)
+    assert exam.kos_uid in give_reason(session, context_url, page).text  # listed while still shared
+    operator_a = BoxClient(a)
+    withdrawal = make_oru(None, event="withdraw", report_id=parse_cda(exam.cda).report_id)
+    assert operator_a.post("/drimbox/reports", data=withdrawal,
+                           headers={"Content-Type": "application/hl7-v2"}).status_code < 300
+    operator_a.wait_study(exam.study_uid, lambda s: s["manifests"][-1]["dmp_status"] == "deleted",
+                          what="the manifest deleted from the DMP")
+    withdrawn = open_exam(session, context_url, exam.kos_uid)
+    assert withdrawn.status_code == 502 and 'id="exam-problem"' in withdrawn.text
+    assert "retiré du partage" in withdrawn.text and 'id="open-viewer"' not in withdrawn.text
