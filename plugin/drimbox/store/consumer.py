@@ -118,6 +118,12 @@ class RetrievalStore:
             return None
         return {**dict(row), "refused_hosts": json.loads(row["refused_hosts"])}
 
+    def of_context(self, context_id: str) -> list[dict]:
+        """The retrievals of one context, oldest first."""
+        rows = self.db.query("SELECT * FROM consumer_retrievals WHERE context_id = ? ORDER BY started_at",
+                             (context_id,))
+        return [{**dict(row), "refused_hosts": json.loads(row["refused_hosts"])} for row in rows]
+
     def cache(self, study_uid: str, *, kos_uid: str, patient_ins: str, source_host: str, expires_at: float) -> None:
         """Mark ``study_uid`` foreign and cached (an imported study stays imported, a purged one is cached again)."""
         self.db.execute(

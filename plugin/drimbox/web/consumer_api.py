@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote_plus, urlencode
 
 from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
@@ -38,7 +38,7 @@ from drimbox.consumer.purge import CachePurger
 from drimbox.consumer.opening import ExamOpener, OpenRequest, Outcome
 from drimbox.consumer.context import BINDING_COOKIE, CONTEXT_ID_RE, ConsumerContext, binding_digest, new_binding
 from drimbox.consumer.context import new_context_id
-from drimbox.consumer.history import HistoryFilter, choices, history, manual_row, with_manual_rows
+from drimbox.consumer.history import ExamRow, HistoryFilter, choices, history, manual_row, with_manual_rows
 from drimbox.consumer.reasons import ConsumerReason, parse_reason
 from drimbox.consumer.settings import ConsumerSettings
 from drimbox.consumer.source_tls import SourceCheck, check_source
@@ -393,21 +393,40 @@ class ConsumerApi:
                          "action": common["page_url"] + "/import", "csrf": self._csrf(context, user),
                          "replace": self.settings.import_replace_patient_id,
                          "target": self.settings.import_aet}
+        priors = self._comparable(context, retrieval) if viewable else []
         response = pages.render(
             "consumer_exam.html.j2", title_key="exam_title", status=status, exam=exam, state=state,
             importing=importing,
+            compare=[(row, "/viewer?" + urlencode({"StudyInstanceUIDs": f"{retrieval['study_uid']},{uid}",
+                                                    "hangingProtocolId": "@ohif/hpCompare"}))
+                     for row, uid, _ in priors],
             retrieval=retrieval, message=message, detail=retrieval.get("error", "") if message else "",
             retry_url=retry_url, context_url=context_url,
             viewer_url="/viewer?StudyInstanceUIDs=" + quote(retrieval["study_uid"], safe="") if viewable else "",
             **common)
         if viewable:
-            study_uid = retrieval["study_uid"]
-            session = ViewerSession(study_uid, exam.unique_id, "professional", user.professional.id_nat,
-                                    context.structure_id)
+            # one viewer session per study (the viewer's rule), for this exam and the ones it can be compared with
             max_age = self.viewer_minutes * 60
-            response.cookies.append(set_cookie(cookie_name(study_uid),
-                                               seal_session(session, self.secret, max_age=max_age), max_age=max_age))
+            for study_uid, kos_uid in [(retrieval["study_uid"], exam.unique_id)] + [(u, k) for _, u, k in priors]:
+                session = ViewerSession(study_uid, kos_uid, "professional", user.professional.id_nat,
+                                        context.structure_id)
+                response.cookies.append(set_cookie(cookie_name(study_uid),
+                                                   seal_session(session, self.secret, max_age=max_age),
+                                                   max_age=max_age))
         return response
+
+    def _comparable(self, context: ConsumerContext, current: dict) -> list[tuple[ExamRow, str, str]]:
+        """Other exams of this context already retrieved (row, study UID, KOS UID): OHIF's comparison layout."""
+        if self.retrievals is None:
+            return []
+        rows = {row.unique_id: row for row in self.contexts.history(context.context_id) or []}
+        found = []
+        for other in self.retrievals.of_context(context.context_id):
+            uid = other["study_uid"]
+            if (uid and uid != current["study_uid"] and other["kos_uid"] in rows
+                    and other["state"] in ("complete", "partial") and other["series_done"] > 0):
+                found.append((rows[other["kos_uid"]], uid, other["kos_uid"]))
+        return found
 
     def post_import(self, request: Request) -> Response:
         """"Import into my PACS" from the exam's page: a study this context retrieved and still holds."""

@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import io
 import dataclasses
+import html
 import re
 import subprocess
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pydicom
 import pytest
@@ -29,6 +30,7 @@ from drimbox.samples.reports import make_cda, make_oru
 from drimbox.samples.ris_dmp import register_report
 from drimbox.samples.whitelist import make_demo_whitelist
 from drimbox.trust.whitelist import parse_whitelist
+from drimbox.web.viewer_session import cookie_name
 from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
 
 from .conftest import PATIENT_1, RADIOLOGIST, browser, hidden_fields, publish
@@ -432,3 +434,29 @@ def test_an_exam_withdrawn_at_the_source_meanwhile_is_explained(network, tmp_pat
     withdrawn = open_exam(session, context_url, exam.kos_uid)
     assert withdrawn.status_code == 502 and 'id="exam-problem"' in withdrawn.text
     assert "retiré du partage" in withdrawn.text and 'id="open-viewer"' not in withdrawn.text
+
+
+def test_two_exams_of_the_context_open_side_by_side(network, tmp_path):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512301277", ipp="IPPC0012", family="COMPARAISON")
+    prior = publish(a, BoxClient(a), tmp_path / "prior", patient, "ACCAB10", when="20220101")
+    current = publish(a, BoxClient(a), tmp_path / "current", patient, "ACCAB11", modality="MR", when="20240411")
+    session = browser(b)
+    context_url, page = open_context(session, b, patient, RADIOLOGIST)
+    give_reason(session, context_url, page)
+    assert 'id="compare"' not in open_exam(session, context_url, prior.kos_uid).text  # nothing to compare yet
+    opened = open_exam(session, context_url, current.kos_uid)
+    links = [html.unescape(u) for u in re.findall(r'href="(/viewer\?[^"]+)" class="compare"', opened.text)]
+    assert links == ["/viewer?" + urlencode({"StudyInstanceUIDs": f"{current.study_uid},{prior.study_uid}",
+                                             "hangingProtocolId": "@ohif/hpCompare"})]
+    # the browser's viewer sessions reach both studies, each with its own cookie
+    for uid in (current.study_uid, prior.study_uid):
+        answer = session.get(b.vi_url + f"/dicom-web/studies/{uid}/series", timeout=30,
+                             headers={"Accept": "application/dicom+json"})
+        assert answer.status_code == 200 and answer.json()[0]["0020000D"]["Value"] == [uid]
+    only_current = browser(b)
+    for cookie in session.cookies:
+        if cookie.name != cookie_name(prior.study_uid):
+            only_current.cookies.set_cookie(cookie)
+    assert only_current.get(b.vi_url + f"/dicom-web/studies/{prior.study_uid}/series",
+                            timeout=30).status_code in (401, 403)
