@@ -31,8 +31,9 @@ from urllib.parse import quote, unquote_plus, urlencode
 from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
 from drimbox.consumer import report as report_of
-from drimbox.consumer.appel import MANDATORY, OPTIONAL, AppelRefused, parse_appel
+from drimbox.consumer.appel import MANDATORY, OPTIONAL, AppelContextuel, AppelRefused, parse_appel
 from drimbox.consumer.fetch import OrthancFetcher
+from drimbox.consumer.local_studies import LocalStudy, local_studies
 from drimbox.consumer.importing import ImportOutcome, ImportRequest, StudyImporter
 from drimbox.consumer.purge import CachePurger
 from drimbox.consumer.opening import ExamOpener, OpenRequest, Outcome
@@ -50,6 +51,7 @@ from drimbox.psc.session import SessionError, UserSession, open_user_session
 from drimbox.store.consumer import ConsumerStore, RetrievalStore
 from drimbox.web import consumer_pages as pages
 from drimbox.kos.reader import read_manifest
+from drimbox.pacs.rest import OrthancRestError
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.multipart_form import parse_form_data
 from drimbox.web.viewer_session import ViewerSession, cookie_name, parse_cookies, seal_session, set_cookie
@@ -78,6 +80,8 @@ class ConsumerApi:
         self.clock = clock
         self.purger: CachePurger | None = None  # the background purge of the cache, run by the box
         self.importer: StudyImporter | None = None
+        # the local PACS's own studies of the appel's patient (PatientID + PatientIDIssuer), for comparison
+        self.find_local: Callable[[AppelContextuel], list[LocalStudy]] | None = None
 
     @classmethod
     def from_box(cls, box) -> "ConsumerApi":
@@ -93,6 +97,9 @@ class ConsumerApi:
                        retrievals=retrievals, tokens=box.viewer_api.tokens,
                        viewer_minutes=box.settings.viewer.session_minutes)
         consumer.purger = CachePurger(retrievals, contexts, box.rest, time.time)
+        consumer.find_local = lambda appel: local_studies(
+            box.rest, appel.local_patient_id, appel.local_patient_id_issuer,
+            is_foreign=lambda uid: retrievals.cached(uid) is not None)
         executor = ThreadPoolExecutor(max_workers=box.settings.consumer.retrieval_threads,
                                       thread_name_prefix="drimbox-consumer")
         consumer.importer = StudyImporter(rest=box.rest, retrievals=retrievals, settings=box.settings.consumer,
@@ -394,12 +401,19 @@ class ConsumerApi:
                          "replace": self.settings.import_replace_patient_id,
                          "target": self.settings.import_aet}
         priors = self._comparable(context, retrieval) if viewable else []
+        local = self._local_studies(context) if viewable else []
+        words = pages.TEXTS[common["lang"]]
+        labels = [(f"{words['compare_with']} {row.date} · {', '.join(row.modalities)} · {row.description}", uid)
+                  for row, uid, _ in priors]
+        labels += [(f"{words['compare_with_local']} {study.date} · {', '.join(study.modalities)} · "
+                    f"{study.description}", study.study_uid) for study in local if study.study_uid != retrieval.get(
+                        "study_uid")]
         response = pages.render(
             "consumer_exam.html.j2", title_key="exam_title", status=status, exam=exam, state=state,
             importing=importing,
-            compare=[(row, "/viewer?" + urlencode({"StudyInstanceUIDs": f"{retrieval['study_uid']},{uid}",
-                                                    "hangingProtocolId": "@ohif/hpCompare"}))
-                     for row, uid, _ in priors],
+            compare=[(label, "/viewer?" + urlencode({"StudyInstanceUIDs": f"{retrieval['study_uid']},{uid}",
+                                                      "hangingProtocolId": "@ohif/hpCompare"}))
+                     for label, uid in labels],
             retrieval=retrieval, message=message, detail=retrieval.get("error", "") if message else "",
             retry_url=retry_url, context_url=context_url,
             viewer_url="/viewer?StudyInstanceUIDs=" + quote(retrieval["study_uid"], safe="") if viewable else "",
@@ -407,13 +421,24 @@ class ConsumerApi:
         if viewable:
             # one viewer session per study (the viewer's rule), for this exam and the ones it can be compared with
             max_age = self.viewer_minutes * 60
-            for study_uid, kos_uid in [(retrieval["study_uid"], exam.unique_id)] + [(u, k) for _, u, k in priors]:
+            sessions = [(retrieval["study_uid"], exam.unique_id)] + [(u, k) for _, u, k in priors]
+            sessions += [(study.study_uid, "") for study in local]  # the local PACS's own: no KOS
+            for study_uid, kos_uid in sessions:
                 session = ViewerSession(study_uid, kos_uid, "professional", user.professional.id_nat,
                                         context.structure_id)
                 response.cookies.append(set_cookie(cookie_name(study_uid),
                                                    seal_session(session, self.secret, max_age=max_age),
                                                    max_age=max_age))
         return response
+
+    def _local_studies(self, context: ConsumerContext) -> list[LocalStudy]:
+        if self.find_local is None:
+            return []
+        try:
+            return self.find_local(context.appel)
+        except (OrthancRestError, OSError, ValueError, KeyError):
+            log.exception("cannot list the local studies of the context's patient")
+            return []
 
     def _comparable(self, context: ConsumerContext, current: dict) -> list[tuple[ExamRow, str, str]]:
         """Other exams of this context already retrieved (row, study UID, KOS UID): OHIF's comparison layout."""

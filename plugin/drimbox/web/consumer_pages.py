@@ -52,6 +52,7 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "not_importable": "Cet examen ne peut pas être importé : il n'est plus en cache dans cette "
                  "DRIMbox ou un import est déjà en cours."},
         "open_report": "Compte rendu (PDF)", "compare_with": "Comparer avec l'examen du",
+        "compare_with_local": "Comparer avec l'examen du PACS local du",
         "report": {"none": "Aucun compte rendu n'est partagé dans le DMP pour cet examen.",
                    "unusable": "Le compte rendu partagé pour cet examen ne contient pas de PDF lisible."},
         "launch_title": "Appel contextuel de test",
@@ -126,6 +127,7 @@ TEXTS: dict[str, dict[str, Any]] = {
                  "not_importable": "This exam cannot be imported: it is no longer cached in this DRIMbox or an "
                  "import is already running."},
         "open_report": "Report (PDF)", "compare_with": "Compare with the exam of",
+        "compare_with_local": "Compare with the local PACS's exam of",
         "report": {"none": "No report is shared in the DMP for this exam.",
                    "unusable": "The report shared for this exam holds no readable PDF."},
         "launch_title": "Test appel contextuel",

@@ -460,3 +460,39 @@ def test_two_exams_of_the_context_open_side_by_side(network, tmp_path):
             only_current.cookies.set_cookie(cookie)
     assert only_current.get(b.vi_url + f"/dicom-web/studies/{prior.study_uid}/series",
                             timeout=30).status_code in (401, 403)
+
+
+def store_local_study(box, folder: Path, patient, accession: str, issuer: str | None) -> str:
+    """A study of the local PACS (stored in B directly), under ``patient.ipp`` and ``issuer``."""
+    content = demo_study(folder, patient=patient, accession=accession, series=(("CT", 1),))
+    for path in (p for p in folder.rglob("*") if p.is_file()):
+        dataset = pydicom.dcmread(path)
+        if issuer is not None:
+            dataset.IssuerOfPatientID = issuer
+        dataset.save_as(path)
+    store_scu(box, folder)
+    return content.study_uid
+
+
+def test_the_local_pacs_studies_of_the_patient_are_offered_for_comparison(network, tmp_path):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512301388", ipp="IPPC0013", family="LOCAL-PACS")
+    exam = publish(a, BoxClient(a), tmp_path / "foreign", patient, "ACCAB12", when="20240412")
+    local_ipp, issuer = "IPP-B-LOCAL-13", "1.2.250.1.999.9.9"
+    at_b = dataclasses.replace(patient, ipp=local_ipp)
+    mine = store_local_study(b, tmp_path / "mine", at_b, "LOCB1", issuer)
+    other_issuer = store_local_study(b, tmp_path / "other", at_b, "LOCB2", "1.2.250.1.999.8.8")
+    no_issuer = store_local_study(b, tmp_path / "none", at_b, "LOCB3", None)
+    session = browser(b)
+    context_url, page = open_context(session, b, patient, RADIOLOGIST, PatientID=local_ipp, PatientIDIssuer=issuer)
+    give_reason(session, context_url, page)
+    opened = open_exam(session, context_url, exam.kos_uid)
+    links = [html.unescape(u) for u in re.findall(r'href="(/viewer\?[^"]+)" class="compare"', opened.text)]
+    assert links == ["/viewer?" + urlencode({"StudyInstanceUIDs": f"{exam.study_uid},{mine}",
+                                             "hangingProtocolId": "@ohif/hpCompare"})]
+    assert "PACS local" in opened.text
+    answer = session.get(b.vi_url + f"/dicom-web/studies/{mine}/series", timeout=30,
+                         headers={"Accept": "application/dicom+json"})
+    assert answer.status_code == 200 and answer.json()[0]["0020000D"]["Value"] == [mine]
+    for refused in (other_issuer, no_issuer):
+        assert session.get(b.vi_url + f"/dicom-web/studies/{refused}/series", timeout=30).status_code in (401, 403)
