@@ -25,9 +25,11 @@ from drimbox.pipeline.publisher import Publisher
 from drimbox.pipeline.study_queue import StudyQueue
 from drimbox.pipeline.workers import Workers
 from drimbox.store import Store
+from drimbox.store.consumer import RetrievalStore
 from drimbox.trust.gate import Gate, GateRequest
 from drimbox.trust.operator_access import OperatorAccess
 from drimbox.trust.peer_facts import BoxPeerFacts
+from drimbox.web.consumer_api import ConsumerApi
 from drimbox.web.curated_retrieve import CuratedRetrieve
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.links import LinkService
@@ -59,8 +61,10 @@ class Box:
         self.studies = StudyQueue(self.store.clock)
         self.follower = ChangeFollower(self.rest, self.reader, self.store, self.studies.schedule)
         self.instance_facts = InstanceFactsRecorder(self.store, on_studies=self.follower.note_studies_with_new_images)
+        foreign = RetrievalStore(self.store.db, self.store.clock)
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
-                                             dmp_enabled=settings.dmp.enabled)
+                                             dmp_enabled=settings.dmp.enabled,
+                                             is_foreign=lambda uid: foreign.cached(uid) is not None)
         self.publisher = self._publisher()
         self.workers = Workers(
             self.store, self.studies, self.reconciler, self.follower, self.publisher,
@@ -85,9 +89,14 @@ class Box:
         self.peer_api = PeerApi(settings, self.store, self.gate, self.rest, self.whitelist, self.peer_facts)
         self.peer_api.register(self.router)
         CuratedRetrieve(self.rest, self.peer_facts).register(self.router)
-        ViewerApi(store=self.store, gate=self.gate, psc=self.psc, viewer_url=settings.identity.public_viewer_url,
-                  settings=settings.viewer, links=LinkService.from_settings(self.store, settings), rest=self.rest,
-                  facts=self.peer_facts).register(self.router)
+        self.viewer_api = ViewerApi(
+            store=self.store, gate=self.gate, psc=self.psc, viewer_url=settings.identity.public_viewer_url,
+            settings=settings.viewer, links=LinkService.from_settings(self.store, settings), rest=self.rest,
+            facts=self.peer_facts)
+        self.viewer_api.register(self.router)
+        self.consumer = ConsumerApi.from_box(self) if settings.consumer.enabled else None
+        if self.consumer is not None:
+            self.consumer.register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         self.operator_access = OperatorAccess(self.store, settings.operator)
         OperatorLogin(self.operator_access).register(self.router)
@@ -168,6 +177,9 @@ class Box:
         threading.Thread(target=self._rescan, name="drimbox-rescan", daemon=True).start()
         if self.whitelist is not None:
             threading.Thread(target=self._refresh_whitelist_forever, name="drimbox-whitelist", daemon=True).start()
+        if self.consumer is not None and self.consumer.purger is not None:
+            threading.Thread(target=self.consumer.purger.run_forever, name="drimbox-consumer-purge", daemon=True,
+                             args=(self._stopping, self.settings.consumer.purge_interval_seconds)).start()
 
     def _rescan(self) -> None:
         try:

@@ -26,6 +26,7 @@ class AuditEvent:
     caller_dn: str = ""  # TLS client certificate subject DN of the calling box, when known
     professional_id: str = ""  # idNat of the professional (8 + RPPS...)
     structure_id: str = ""
+    patient_id: str = ""  # the patient's INS (consumer role: whose history was consulted)
     purpose: str = ""  # normal | bris_de_glace | centre_15, plus free text when given
     kos_uid: str = ""
     study_uid: str = ""

@@ -15,6 +15,7 @@ from drimbox.config.sections import (
     IdentitySettings,
     PublicationSettings,
 )
+from drimbox.consumer.settings import ConsumerSettings
 from drimbox.dmp.settings import DmpSettings
 from drimbox.psc.settings import PscSettings
 from drimbox.trust.settings import PeerAccessSettings, WhitelistSettings
@@ -44,6 +45,7 @@ class Settings:
     edge: EdgeSettings = field(default_factory=EdgeSettings, metadata={"section": EdgeSettings})
     dicom: DicomSettings = field(default_factory=DicomSettings, metadata={"section": DicomSettings})
     operator: OperatorSettings = field(default_factory=OperatorSettings, metadata={"section": OperatorSettings})
+    consumer: ConsumerSettings = field(default_factory=ConsumerSettings, metadata={"section": ConsumerSettings})
 
     def validate(self, path: str) -> None:
         from drimbox.config.production import DEPLOYMENTS

@@ -368,8 +368,19 @@ def create_test_pki(
             "intermediate-ca",
             intermediate,
         )
+        # The box's db entry presents a server certificate with the same subject as its AUTH_CLI one: the
+        # whitelist names one operator DN per domain, checked on its client and on its server certificate.
+        _, db_entry = writer.entity(
+            f"{box}-db",
+            lambda box=box, ou=structure_id, o=organisation: issue_certificate(
+                intermediate, make_name(f"AUTH_CLI {box}", ou=ou, o=o),
+                profile="server", sans=list(dict.fromkeys([*hosts, box])), crl_url=crl_url,
+            ),
+            "intermediate-ca",
+            intermediate,
+        )
         index["boxes"][box] = {"structure_id": structure_id, "organisation": organisation,
-                               "auth": auth_entry, "signing": signing_entry}
+                               "auth": auth_entry, "signing": signing_entry, "db": db_entry}
 
     index["servers"] = {}
     server_sans = list(dict.fromkeys([*hosts, *boxes, *SERVER_NAMES]))

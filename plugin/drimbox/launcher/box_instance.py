@@ -220,6 +220,8 @@ class BoxInstance:
             "PythonVerbose": False,
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False, "Ssl": True},
             "SaveJobs": False,
+            # the consumer role's retrievals (Orthanc's DICOMweb client) verify source boxes with the test CA
+            "HttpsCACertificates": self._pki["ca_bundle"],
         }
         return deep_merge(config, self.orthanc_options)
 
@@ -257,6 +259,11 @@ class BoxInstance:
         server = self._pki["servers"]["nginx"]
         return server["fullchain"], server["key"]
 
+    def db_tls_files(self) -> tuple[str, str] | None:
+        """The db entry's certificate: the box's own, whose DN the whitelist lists (None: the shared one)."""
+        server = (self.pki or {}).get("boxes", {}).get(self.name, {}).get("db")
+        return (server["fullchain"], server["key"]) if server else None
+
     def render_nginx(self) -> str:
         templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
                                        undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -266,7 +273,8 @@ class BoxInstance:
         Path(ohif).mkdir(parents=True, exist_ok=True)
         return templates.get_template("nginx.conf.j2").render(
             run_dir=self.data_dir / "run", log_dir=self.log_dir, tmp_dir=self.data_dir / "tmp",
-            tls_cert=cert, tls_key=key, orthanc_http_port=self.ports.orthanc_http, bind=self.bind,
+            tls_cert=cert, tls_key=key, db_tls=self.db_tls_files(), orthanc_http_port=self.ports.orthanc_http,
+            bind=self.bind,
             admin_port=self.ports.admin, db_port=self.ports.db, vi_port=self.ports.vi,
             hsts=31536000, wado_path="/wado-rs",
             proxy_secret=self._edge().proxy_secret(), admin_max_body_mb=self._edge().admin_max_body_mb,

@@ -66,7 +66,9 @@ class LocalNetwork:
                                   dmp_url=self.dmp_url if self.simulators else None,
                                   psc_issuer=self.psc_issuer if self.simulators else None,
                                   whitelist=str(whitelist), ohif_dir=default_ohif_dir() or None,
-                                  stable_age=self.stable_age, aet=name.upper().replace("-", ""), host=self.host)
+                                  stable_age=self.stable_age, aet=name.upper().replace("-", ""), host=self.host,
+                                  # with the simulators this is a test network: RIS-like launch pages for testers
+                                  settings={"Consumer": {"LaunchPage": self.simulators}})
                 self.boxes[name] = box
                 box.start()
         except BaseException:
@@ -111,6 +113,8 @@ class LocalNetwork:
                 f"  HL7 v2 over MLLP (RIS)      : {box.bind}:{box.ports.hl7}",
                 f"  WADO-RS for peers (db host) : {box.wado_rs_base}",
                 f"  Viewer (vi host)            : {box.vi_url}/",
+                *([f"  Appel contextuel test page  : {box.vi_url}/drimbox/consumer/context"]
+                  if self.simulators else []),
                 f"  Data and logs               : {box.data_dir}",
             ]
         if self.simulators:

@@ -54,6 +54,14 @@ class OrthancRest:
                                      timeout=self.timeout)
         return self._check(response, path).json()
 
+    def post_for_bytes(self, path: str, body: Any) -> bytes:
+        """POST a JSON body, get bytes back (e.g. ``/instances/{id}/modify`` answers the modified file)."""
+        return self._check(self.session.post(self.base_url + path, json=body, timeout=self.timeout), path).content
+
+    def put_json(self, path: str, body: Any) -> Any:
+        response = self._check(self.session.put(self.base_url + path, json=body, timeout=self.timeout), path)
+        return response.json() if response.content.strip() else None
+
     def post_bytes(self, path: str, body: bytes, content_type: str = "application/dicom") -> Any:
         response = self.session.post(self.base_url + path, data=body, headers={"Content-Type": content_type},
                                      timeout=self.timeout)

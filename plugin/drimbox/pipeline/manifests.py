@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from drimbox.config.sections import IdentitySettings, PublicationSettings
 from drimbox.kos.builder import ManifestError, build_manifest, encode_manifest, referenced_series
@@ -41,8 +41,9 @@ class ReconcileResult:
 
 class ManifestReconciler:
     def __init__(self, store: Store, pacs: Pacs, identity: IdentitySettings, publication: PublicationSettings,
-                 *, dmp_enabled: bool = True):
+                 *, dmp_enabled: bool = True, is_foreign: Callable[[str], bool] | None = None):
         self.store = store
+        self.is_foreign = is_foreign  # studies the consumer role retrieved from other boxes
         self.pacs = pacs
         self.identity = identity
         self.publication = publication
@@ -69,6 +70,8 @@ class ManifestReconciler:
             return result
 
     def _reconcile(self, study_uid: str) -> ReconcileResult:
+        if self.is_foreign is not None and self.is_foreign(study_uid):
+            return ReconcileResult(study_uid, StudyState.FOREIGN, "retrieved from another box: never published here")
         report_record = self._report_in_force(study_uid)
         current = self.store.current_manifest(study_uid)
         if report_record is None:

@@ -99,6 +99,7 @@ class StudyState:
     MANIFEST_READY = "manifest_ready"
     WITHDRAWN = "withdrawn"
     FAILED = "failed"  # the manifest could not be built: see problem
+    FOREIGN = "foreign"  # retrieved from another box by the consumer role: never published by this one
 
 
 @dataclass(frozen=True)

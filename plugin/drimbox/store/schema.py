@@ -1,5 +1,7 @@
 """Schema migrations, applied in order. Never edit a released step; append a new one."""
 
+from drimbox.store.consumer_schema import CONSUMER_TABLES
+
 MIGRATIONS: list[list[str]] = [
     [
         # Every inbound HL7/REST message, usable or not: nothing a RIS sends is lost.
@@ -136,4 +138,5 @@ MIGRATIONS: list[list[str]] = [
         # accepted with warnings (AA + ERR severity W): shown to the operator next to the refusals
         "ALTER TABLE messages ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
     ],
+    CONSUMER_TABLES,
 ]

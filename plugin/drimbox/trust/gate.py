@@ -32,7 +32,8 @@ INTERNAL_HEADER = "x-drimbox-internal"
 PROXY_HEADER = "x-drimbox-proxy"
 
 DB_ROUTES = ("/drimbox/peer/", "/drimbox/health")
-VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/")
+VI_ROUTES = ("/drimbox/viewer/", "/drimbox/psc/", "/drimbox/open", "/drimbox/static/",
+             "/drimbox/consumer/context")
 ADMIN_PUBLIC_ROUTES = ("/drimbox/operator/login", "/drimbox/operator/logout", "/drimbox/operator/authz",
                        "/drimbox/operator/denied")
 DICOMWEB_PREFIX = "/dicom-web/"
