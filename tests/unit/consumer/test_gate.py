@@ -12,7 +12,8 @@ def test_vi_reaches_the_context_routes_but_not_the_statistics():
                         ("POST", "/drimbox/consumer/context/" + "a" * 43 + "/reason")):
         assert gate.allows(GateRequest(uri, method, vi)), uri
     assert not gate.allows(GateRequest("/drimbox/consumer/statistics.csv", "GET", vi))
-    assert not gate.allows(GateRequest("/drimbox/consumer/context", "POST", {"x-drimbox-entry": "db", "x-drimbox-proxy": "proxy"}))
+    db = {"x-drimbox-entry": "db", "x-drimbox-proxy": "proxy"}
+    assert not gate.allows(GateRequest("/drimbox/consumer/context", "POST", db))
     assert gate.allows(GateRequest("/drimbox/consumer/statistics.csv", "GET",
                                    {"x-drimbox-entry": "admin", "x-drimbox-operator": "operator",
                                     "x-drimbox-proxy": "proxy"}))
