@@ -27,7 +27,9 @@ from drimbox.store import Store
 from drimbox.trust.gate import Gate, GateRequest
 from drimbox.trust.operator_access import OperatorAccess
 from drimbox.web.curated_retrieve import CuratedRetrieve
+from drimbox.web.explorer_panel import ExplorerPanel
 from drimbox.web.http import Request, Response, Router
+from drimbox.web.operator_actions import OperatorActions
 from drimbox.web.operator_api import OperatorApi
 from drimbox.web.operator_login import OperatorLogin
 from drimbox.web.operator_ui import OperatorUi
@@ -77,6 +79,9 @@ class Box:
         CuratedRetrieve(self.rest, self.peer_api.facts).register(self.router)
         ViewerApi.from_box(self).register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
+        ExplorerPanel(self.store, dmp_enabled=settings.dmp.enabled).register(self.router)
+        OperatorActions(self.store, self.intake, wake_publisher=self.workers.wake_publisher,
+                        dmp_enabled=settings.dmp.enabled).register(self.router)
         self.operator_access = OperatorAccess(self.store, settings.operator)
         OperatorLogin(self.operator_access).register(self.router)
         self.mllp: MllpServer | None = None

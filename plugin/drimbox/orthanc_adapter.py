@@ -14,7 +14,7 @@ from drimbox.box import Box
 from drimbox.pacs.key_objects import KOS_SOP_CLASS
 from drimbox.config import SettingsError, check_deployment, load_settings
 from drimbox.web.http import Request, Response
-from drimbox.web.operator_ui import EXPLORER_EXTENSION
+from drimbox.web.explorer_panel import EXPLORER_EXTENSION
 
 METHODS = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE"}
 log = logging.getLogger("drimbox")

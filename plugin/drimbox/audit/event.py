@@ -33,6 +33,7 @@ class AuditEvent:
     instance_uid: str = ""
     bytes_sent: int | None = None  # filled in afterwards when the transfer completes
     request_id: str = ""  # correlates with the front proxy's log line (nginx $request_id)
+    operator: str = ""  # the operator (admin entry user) who acted, for operator actions
 
     def __post_init__(self) -> None:
         if self.when.tzinfo is None:

@@ -13,25 +13,6 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__
                                 autoescape=True)
 _TEMPLATES.filters["ts"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
 
-# Orthanc Explorer (1.10, jQuery Mobile): a DRIMbox button on the home page and on each study.
-EXPLORER_EXTENSION = """
-$('#lookup').live('pagebeforecreate', function() {
-  var b = $('<a>').attr('href', '../drimbox/ui').attr('data-role', 'button').attr('data-icon', 'grid')
-    .attr('data-theme', 'e').attr('rel', 'external').text('DRIMbox');
-  b.insertBefore($('#lookup').find('form'));
-});
-$('#study').live('pagebeforecreate', function() {
-  var b = $('<a>').attr('href', '#').attr('data-role', 'button').attr('data-icon', 'info')
-    .attr('data-theme', 'e').text('DRIMbox (manifeste, DMP)');
-  b.insertBefore($('#study-delete').parent().parent());
-  b.click(function() {
-    $.ajax({url: '../studies/' + $.mobile.pageData.uuid, dataType: 'json', success: function(s) {
-      window.location.href = '../drimbox/ui/studies/' + s.MainDicomTags.StudyInstanceUID;
-    }});
-  });
-});
-"""
-
 
 class OperatorUi:
     def __init__(self, store, study_status, status):
