@@ -11,10 +11,12 @@ import logging
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drimbox import __version__
 from drimbox.config import Settings
+from drimbox.metrics import Metrics, PeerAccessLog, TimedDmp
 from drimbox.pacs.reader import PacsReader
 from drimbox.pacs.rest import OrthancRest
 from drimbox.pipeline.changes import ChangeFollower
@@ -56,6 +58,7 @@ class Box:
         self.instance_facts = InstanceFactsRecorder(self.store)
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
                                              dmp_enabled=settings.dmp.enabled)
+        self.dmp_timing: TimedDmp | None = None
         self.publisher = self._publisher()
         self.workers = Workers(
             self.store, self.reconciler, None, self.publisher,  # type: ignore[arg-type]  # follower: below
@@ -80,11 +83,15 @@ class Box:
         ViewerApi.from_box(self).register(self.router)
         OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
         ExplorerPanel(self.store, dmp_enabled=settings.dmp.enabled).register(self.router)
-        OperatorActions(self.store, self.intake, wake_publisher=self.workers.wake_publisher,
+        OperatorActions(self.store, self.intake, schedule=self.workers.schedule,
+                        wake_publisher=self.workers.wake_publisher,
                         dmp_enabled=settings.dmp.enabled).register(self.router)
         self.operator_access = OperatorAccess(self.store, settings.operator)
         OperatorLogin(self.operator_access).register(self.router)
         self.mllp: MllpServer | None = None
+        peer_log = Path(settings.data_dir) / "logs" / "peer-access.log" if settings.data_dir else None
+        self.metrics = Metrics(self.store, dmp=self.dmp_timing, peer_log=PeerAccessLog(peer_log) if peer_log else None,
+                               whitelist_status=lambda: self.whitelist.status() if self.whitelist else None)
 
     def _gate_secret(self) -> bytes:
         stored = self.store.get_fact("gate_secret")
@@ -98,8 +105,8 @@ class Box:
             return None
         from drimbox.dmp.client import DmpClient
 
-        client = DmpClient(self.settings.dmp, self.settings.identity)
-        return Publisher(self.store, client, self.settings.dmp)
+        self.dmp_timing = TimedDmp(DmpClient(self.settings.dmp, self.settings.identity))
+        return Publisher(self.store, self.dmp_timing, self.settings.dmp)
 
     def _psc_client(self):
         from drimbox.psc.client import PscClient

@@ -17,7 +17,7 @@ from typing import Callable
 from drimbox.audit.event import ENTRY_OPERATOR, AuditEvent
 from drimbox.pipeline.intake import ReportIntake
 from drimbox.store import Store
-from drimbox.store.records import ManifestStatus, PublicationState
+from drimbox.store.records import ManifestStatus, PublicationState, ReportState, StudyState
 from drimbox.trust.gate import OPERATOR_HEADER
 from drimbox.web.http import Request, Response, Router
 
@@ -35,10 +35,11 @@ class Outcome:
 
 
 class OperatorActions:
-    def __init__(self, store: Store, intake: ReportIntake, *, wake_publisher: Callable[[], None],
-                 dmp_enabled: bool, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, intake: ReportIntake, *, schedule: Callable[[str], None],
+                 wake_publisher: Callable[[], None], dmp_enabled: bool, clock: Callable[[], float] = time.time):
         self.store = store
         self.intake = intake
+        self.schedule = schedule
         self.wake_publisher = wake_publisher
         self.dmp_enabled = dmp_enabled
         self.clock = clock
@@ -63,7 +64,7 @@ class OperatorActions:
         elif action == "republish":
             outcome = self._republish(study_uid)
         else:
-            outcome = self._withdraw(study_uid)
+            outcome = self._withdraw(study_uid, operator)
         self._audit(f"operator-{action}", outcome, operator, study_uid=study_uid)
         if outcome.status < 300 and action != "cancel":
             self.wake_publisher()
@@ -90,7 +91,13 @@ class OperatorActions:
             return Outcome(409, "DMP publication is disabled on this box")
         current = self.store.current_manifest(study_uid)
         if current is None:
-            return Outcome(409, f"study {study_uid} has no manifest in force: nothing to publish")
+            if not any(r.state == ReportState.ACTIVE for r in self.store.reports_for_study(study_uid)):
+                return Outcome(409, f"study {study_uid} has no report in force: nothing to publish")
+            # withdrawn by an operator while its report is still in force: the reconciler builds a new manifest
+            # (a new KOS UID) and queues its registration
+            self.store.mark_pending(study_uid)
+            self.schedule(study_uid)
+            return Outcome(202, f"a new manifest of study {study_uid} will be built and published")
         if current.dmp_status == "approved":
             return Outcome(409, f"manifest {current.kos_uid} is already Approved in the DMP", current.kos_uid)
         if any(p.state == PublicationState.QUEUED for p in self.store.list_publications(study_uid=study_uid)):
@@ -99,7 +106,7 @@ class OperatorActions:
         self.store.set_manifest_dmp(current.kos_uid, dmp_status="queued")
         return Outcome(202, f"manifest {current.kos_uid} queued for publication", current.kos_uid, job_id)
 
-    def _withdraw(self, study_uid: str) -> Outcome:
+    def _withdraw(self, study_uid: str, operator: str) -> Outcome:
         if not self.dmp_enabled:
             return Outcome(409, "DMP publication is disabled on this box")
         approved = [m for m in self.store.manifests_for_study(study_uid)
@@ -113,6 +120,8 @@ class OperatorActions:
         if entry.status == ManifestStatus.CURRENT:
             # the manifest stays withdrawn until the reconciler builds a new one (new images, a new report)
             self.store.set_manifest_status(entry.kos_uid, ManifestStatus.WITHDRAWN)
+            self.store.update_study(study_uid, state=StudyState.WITHDRAWN,
+                                    problem=f"withdrawn from the DMP by operator {operator}")
         return Outcome(202, f"entry {entry.dmp_entry_uuid} queued for withdrawal from the DMP", entry.kos_uid, job_id)
 
     # --- HL7 messages -----------------------------------------------------------------------------

@@ -81,6 +81,8 @@ _ERRORS: tuple[tuple[re.Pattern[str], tuple[str, str]], ...] = (
                                                        "No image of this study has been received.")),
     (re.compile(r"withdrawn or the order cancelled"), ("Le compte rendu a été retiré ou l'examen annulé.",
                                                        "The report was withdrawn or the exam cancelled.")),
+    (re.compile(r"withdrawn from the DMP by operator"), ("Retiré du DMP par un opérateur.",
+                                                         "Withdrawn from the DMP by an operator.")),
     (re.compile(r"every instance of the study was rejected"), ("Toutes les images de l'étude ont été rejetées.",
                                                               "Every image of the study was rejected.")),
 )
