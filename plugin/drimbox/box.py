@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from drimbox import __version__
 from drimbox.config import Settings
 from drimbox.metrics import Metrics, PeerAccessLog, TimedDmp
+from drimbox.reachability import Reachability, probes_from_settings
 from drimbox.pacs.reader import PacsReader
 from drimbox.pacs.rest import OrthancRest
 from drimbox.pipeline.changes import ChangeFollower
@@ -29,6 +30,7 @@ from drimbox.store import Store
 from drimbox.trust.gate import Gate, GateRequest
 from drimbox.trust.operator_access import OperatorAccess
 from drimbox.web.curated_retrieve import CuratedRetrieve
+from drimbox.web.dashboard import Dashboard
 from drimbox.web.explorer_panel import ExplorerPanel
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.operator_actions import OperatorActions
@@ -81,8 +83,9 @@ class Box:
         self.peer_api.register(self.router)
         CuratedRetrieve(self.rest, self.peer_api.facts).register(self.router)
         ViewerApi.from_box(self).register(self.router)
-        OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
-        ExplorerPanel(self.store, dmp_enabled=settings.dmp.enabled).register(self.router)
+        panel = ExplorerPanel(self.store, dmp_enabled=settings.dmp.enabled)
+        panel.register(self.router)
+        OperatorUi(panel).register(self.router)
         OperatorActions(self.store, self.intake, schedule=self.workers.schedule,
                         wake_publisher=self.workers.wake_publisher,
                         dmp_enabled=settings.dmp.enabled).register(self.router)
@@ -92,6 +95,9 @@ class Box:
         peer_log = Path(settings.data_dir) / "logs" / "peer-access.log" if settings.data_dir else None
         self.metrics = Metrics(self.store, dmp=self.dmp_timing, peer_log=PeerAccessLog(peer_log) if peer_log else None,
                                whitelist_status=lambda: self.whitelist.status() if self.whitelist else None)
+        self.reachability = Reachability(probes_from_settings(settings, self._whitelist_domains))
+        Dashboard(self.store, status=self.status, metrics=self.metrics,
+                  reachability=self.reachability).register(self.router)
 
     def _gate_secret(self) -> bytes:
         stored = self.store.get_fact("gate_secret")
@@ -131,6 +137,10 @@ class Box:
             crl_urls=settings.crl_urls, signer_cn=settings.signer_cn, signer_ou=settings.signer_ou,
             require_revocation_check=settings.require_revocation_check)
 
+    def _whitelist_domains(self) -> list:
+        current = self.whitelist.current if self.whitelist is not None else None
+        return list(current.domains) if current is not None else []
+
     def _refresh_whitelist_forever(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -166,6 +176,7 @@ class Box:
             self.workers.schedule(study_uid)
         self.workers.wake_follower()
         threading.Thread(target=self._rescan, name="drimbox-rescan", daemon=True).start()
+        self.reachability.start()
         if self.whitelist is not None:
             threading.Thread(target=self._refresh_whitelist_forever, name="drimbox-whitelist", daemon=True).start()
 
@@ -179,6 +190,7 @@ class Box:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.reachability.stop()
         if self.mllp is not None:
             self.mllp.stop()
         self.workers.stop()

@@ -18,51 +18,19 @@ from drimbox.store.records import PublicationState
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.plain_words import explain, label, language, translator
 
-_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
                                 autoescape=True)
-_TEMPLATES.filters["ts"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
+TEMPLATES.filters["ts"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
 
-# jQuery here is 1.x with jQuery Mobile 1.0 (``.live``); the rest is plain DOM and fetch.
-EXPLORER_EXTENSION = r"""
-(function () {
+# The panel's behaviour, shared by Orthanc Explorer's study page and the box's own study page: ``studyUid`` is
+# set by the page's glue, the panel is #drimbox-panel. Absolute paths: both pages live on the admin entry's root.
+_PANEL_CORE = r"""
   function lang() { return (navigator.language || 'fr').slice(0, 2) === 'en' ? 'en' : 'fr'; }
-  var studyUid = null, refresh = null;
-
-  $('#lookup').live('pagebeforecreate', function () {
-    var b = $('<a>').attr('href', '../drimbox/ui').attr('data-role', 'button').attr('data-icon', 'grid')
-      .attr('data-theme', 'e').attr('rel', 'external').text('DRIMbox');
-    b.insertBefore($('#lookup').find('form'));
-  });
-
-  $('#study').live('pagebeforecreate', function () {
-    var panel = document.createElement('div');
-    panel.id = 'drimbox-panel';
-    panel.style.cssText = 'border:2px solid #e5c100;border-radius:6px;padding:8px 12px;margin:0 0 12px 0;' +
-      'background:#fffbe6;font-size:14px';
-    panel.addEventListener('click', onClick);
-    $('#list-series').parent().prepend(panel);
-  });
-
-  $('#study').live('pageshow', function () {
-    var panel = document.getElementById('drimbox-panel');
-    studyUid = null;
-    panel.innerHTML = '…';
-    $.ajax({url: '../studies/' + $.mobile.pageData.uuid, dataType: 'json', success: function (s) {
-      studyUid = s.MainDicomTags.StudyInstanceUID;
-      load();
-    }});
-    if (refresh === null) {
-      refresh = window.setInterval(function () {
-        var p = document.getElementById('drimbox-panel');
-        if (studyUid && p && $.mobile.activePage && $.mobile.activePage.attr('id') === 'study' &&
-            p.querySelector('[data-drimbox-busy]') && !p.querySelector('.drimbox-confirm')) { load(); }
-      }, 2000);
-    }
-  });
 
   function load() {
     var uid = studyUid;
-    fetch('../drimbox/ui/panel/' + encodeURIComponent(uid) + '?lang=' + lang(), {credentials: 'same-origin'})
+    fetch('/drimbox/ui/panel/' + encodeURIComponent(uid) + '?lang=' + (window.drimboxLang || lang()),
+          {credentials: 'same-origin'})
       .then(function (r) { return r.text(); })
       .then(function (html) { if (uid === studyUid) { document.getElementById('drimbox-panel').innerHTML = html; } });
   }
@@ -78,11 +46,18 @@ EXPLORER_EXTENSION = r"""
       .then(function (r) { return r.json().then(function (d) { return {ok: r.ok, data: d}; }); });
   }
 
+  function showLink(url) {
+    var input = document.getElementById('drimbox-link');
+    input.style.display = '';
+    input.value = url;
+    input.select();
+  }
+
   function run(button) {
     var action = button.getAttribute('data-drimbox-action');
     var uid = encodeURIComponent(studyUid);
     if (action === 'viewer-link') {
-      return fetch('../drimbox/studies/' + uid + '/viewer-link', {credentials: 'same-origin'})
+      return fetch('/drimbox/studies/' + uid + '/viewer-link', {credentials: 'same-origin'})
         .then(function (r) { return r.json(); }).then(function (d) {
           if (!d.url) { return say(d.error || '?', true); }
           showLink(d.url);
@@ -90,7 +65,7 @@ EXPLORER_EXTENSION = r"""
         });
     }
     if (action === 'patient-link') {
-      return post('../drimbox/studies/' + uid + '/patient-link', {}).then(function (res) {
+      return post('/drimbox/studies/' + uid + '/patient-link', {}).then(function (res) {
         if (!res.ok) { return say(res.data.error || '?', true); }
         showLink(res.data.url);
       });
@@ -98,17 +73,10 @@ EXPLORER_EXTENSION = r"""
     var body = {};
     var job = button.getAttribute('data-publication');
     if (job) { body.publication = parseInt(job, 10); }
-    return post('../drimbox/ui/studies/' + uid + '/actions/' + action, body).then(function (res) {
+    return post('/drimbox/ui/studies/' + uid + '/actions/' + action, body).then(function (res) {
       say(res.data.message || res.data.error || '', !res.ok);
       load();
     });
-  }
-
-  function showLink(url) {
-    var input = document.getElementById('drimbox-link');
-    input.style.display = '';
-    input.value = url;
-    input.select();
   }
 
   function onClick(event) {
@@ -131,13 +99,64 @@ EXPLORER_EXTENSION = r"""
     bar.drimboxButton = target;
     var text = document.createElement('span');
     text.textContent = target.getAttribute('data-confirm') + ' ';
+    var english = (window.drimboxLang || lang()) === 'en';
     var yes = document.createElement('button'); yes.className = 'drimbox-yes';
-    yes.textContent = lang() === 'en' ? 'Confirm' : 'Confirmer';
+    yes.textContent = english ? 'Confirm' : 'Confirmer';
     var no = document.createElement('button'); no.className = 'drimbox-no';
-    no.textContent = lang() === 'en' ? 'Cancel' : 'Annuler';
+    no.textContent = english ? 'Cancel' : 'Annuler';
     bar.appendChild(text); bar.appendChild(yes); bar.appendChild(no);
     target.parentNode.insertBefore(bar, target.nextSibling);
   }
+
+  function busy() {
+    var p = document.getElementById('drimbox-panel');
+    return p && p.querySelector('[data-drimbox-busy]') && !p.querySelector('.drimbox-confirm');
+  }
+"""
+
+# Orthanc Explorer 1 (jQuery 1.x and jQuery Mobile 1.0: ``.live``): a DRIMbox button on the home page, the panel
+# at the top of each study page.
+EXPLORER_EXTENSION = "(function () {\n  var studyUid = null, refresh = null;\n" + _PANEL_CORE + r"""
+  $('#lookup').live('pagebeforecreate', function () {
+    var b = $('<a>').attr('href', '../drimbox/ui').attr('data-role', 'button').attr('data-icon', 'grid')
+      .attr('data-theme', 'e').attr('rel', 'external').text('DRIMbox');
+    b.insertBefore($('#lookup').find('form'));
+  });
+
+  $('#study').live('pagebeforecreate', function () {
+    var panel = document.createElement('div');
+    panel.id = 'drimbox-panel';
+    panel.style.cssText = 'border:2px solid #e5c100;border-radius:6px;padding:8px 12px;margin:0 0 12px 0;' +
+      'background:#fffbe6;font-size:14px';
+    panel.addEventListener('click', onClick);
+    $('#list-series').parent().prepend(panel);
+  });
+
+  $('#study').live('pageshow', function () {
+    studyUid = null;
+    document.getElementById('drimbox-panel').innerHTML = '…';
+    $.ajax({url: '../studies/' + $.mobile.pageData.uuid, dataType: 'json', success: function (s) {
+      studyUid = s.MainDicomTags.StudyInstanceUID;
+      load();
+    }});
+    if (refresh === null) {
+      refresh = window.setInterval(function () {
+        if (studyUid && $.mobile.activePage && $.mobile.activePage.attr('id') === 'study' && busy()) { load(); }
+      }, 2000);
+    }
+  });
+})();
+"""
+
+
+# The same panel on the box's own study page (``/drimbox/ui/studies/{uid}``): the page's #drimbox-panel carries
+# the study and the language as attributes (escaped by the template), so nothing is written into the script.
+STUDY_PAGE_SCRIPT = "(function () {\n  var panel = document.getElementById('drimbox-panel');\n" + r"""
+  var studyUid = panel.getAttribute('data-study');
+  window.drimboxLang = panel.getAttribute('data-lang');
+""" + _PANEL_CORE + r"""
+  panel.addEventListener('click', onClick);
+  window.setInterval(function () { if (busy()) { load(); } }, 2000);
 })();
 """
 
@@ -154,7 +173,7 @@ class ExplorerPanel:
     def panel(self, request: Request) -> Response:
         lang = language(request.query, request.headers)
         context = self.context(request.params["study_uid"], lang)
-        html = _TEMPLATES.get_template("explorer_panel.html.j2").render(**context)
+        html = TEMPLATES.get_template("explorer_panel.html.j2").render(**context)
         return Response(200, html.encode(), "text/html; charset=utf-8", {"Cache-Control": "no-store"})
 
     def context(self, study_uid: str, lang: str) -> dict:
