@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from drimbox import __version__
 from drimbox.config import Settings
+from drimbox.indicators import DailyExport
 from drimbox.metrics import Metrics, PeerAccessLog, TimedDmp
 from drimbox.reachability import Reachability, probes_from_settings
 from drimbox.pacs.reader import PacsReader
@@ -96,6 +97,8 @@ class Box:
         self.metrics = Metrics(self.store, dmp=self.dmp_timing, peer_log=PeerAccessLog(peer_log) if peer_log else None,
                                whitelist_status=lambda: self.whitelist.status() if self.whitelist else None)
         self.reachability = Reachability(probes_from_settings(settings, self._whitelist_domains))
+        self.indicators = DailyExport(self.store, Path(settings.data_dir) / "indicators", clock=time.time) \
+            if settings.data_dir else None
         Dashboard(self.store, status=self.status, metrics=self.metrics,
                   reachability=self.reachability).register(self.router)
 
@@ -177,6 +180,8 @@ class Box:
         self.workers.wake_follower()
         threading.Thread(target=self._rescan, name="drimbox-rescan", daemon=True).start()
         self.reachability.start()
+        if self.indicators is not None:
+            self.indicators.start()
         if self.whitelist is not None:
             threading.Thread(target=self._refresh_whitelist_forever, name="drimbox-whitelist", daemon=True).start()
 
@@ -191,6 +196,8 @@ class Box:
     def stop(self) -> None:
         self._stopping.set()
         self.reachability.stop()
+        if self.indicators is not None:
+            self.indicators.stop()
         if self.mllp is not None:
             self.mllp.stop()
         self.workers.stop()

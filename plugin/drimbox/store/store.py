@@ -311,6 +311,14 @@ class Store:
         rows = self.db.query("SELECT id, event FROM audit WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
         return [(int(r["id"]), json.loads(r["event"])) for r in rows]
 
+    def audit_counts(self, since: str, until: str) -> list[tuple[str, str, bool, int]]:
+        """(entry point, action, allowed, count) of the audit rows between two ISO times."""
+        rows = self.db.query(
+            "SELECT entry_point, action, CASE WHEN outcome_status < 400 THEN 1 ELSE 0 END AS allowed, COUNT(*) AS n"
+            " FROM audit WHERE at >= ? AND at < ? GROUP BY entry_point, action,"
+            " CASE WHEN outcome_status < 400 THEN 1 ELSE 0 END", (since, until))
+        return [(r["entry_point"], r["action"], bool(r["allowed"]), int(r["n"])) for r in rows]
+
     def publication_counts(self) -> dict[str, int]:
         rows = self.db.query("SELECT state, COUNT(*) AS n FROM publications GROUP BY state", ())
         return {r["state"]: int(r["n"]) for r in rows}

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote_plus
 
-from drimbox.metrics import Metrics, PUBLICATION_STATES
+from drimbox.indicators import daily_indicators, to_csv
+from drimbox.metrics import PUBLICATION_STATES, Metrics
 from drimbox.reachability import Reachability
 from drimbox.reports.cda import parse_cda
 from drimbox.store import Store
@@ -70,6 +71,19 @@ class Dashboard:
 
     def register(self, router: Router) -> None:
         router.add("GET", "/drimbox/ui", self.page)
+        router.add("GET", "/drimbox/ui/indicators.csv", self.indicators)
+
+    def indicators(self, request: Request) -> Response:
+        """The national activity indicators of one UTC day (``?day=YYYY-MM-DD``, today by default)."""
+        text = unquote_plus(request.query.get("day", ""))
+        today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).date()
+        try:
+            day = dt.date.fromisoformat(text) if text else today
+        except ValueError:
+            return Response.error(400, f"day must be YYYY-MM-DD, got {text[:40]!r}")
+        body = to_csv(daily_indicators(self.store, day)).encode()
+        return Response(200, body, "text/csv; charset=utf-8",
+                        {"Content-Disposition": f'attachment; filename="indicateurs-{day.isoformat()}.csv"'})
 
     def page(self, request: Request) -> Response:
         lang = language(request.query, request.headers)

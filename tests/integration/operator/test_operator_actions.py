@@ -150,3 +150,19 @@ def test_prometheus_metrics_in_orthanc(box, operator, sim, tmp_path):
     assert "drimbox_publication_queue_depth" in seen and "drimbox_peer_bytes_served_total" in seen
     assert seen["drimbox_whitelist_in_force"] == 0  # this box has no whitelist
     assert (box.log_dir / "peer-access.log").exists()  # nginx writes the peers' answers where metrics read them
+
+
+def test_dashboard_reachability_and_daily_indicators(box, operator, sim, tmp_path):
+    study_uid = send_study(box, operator, tmp_path, "indicators")
+    wait_for(lambda: operator.study(study_uid).get("kos", {}) and operator.study(study_uid)["kos"]["dmp_status"]
+             == "approved", timeout=60, what="the manifest Approved")
+    csv_text = operator.get("/drimbox/ui/indicators.csv").text
+    rows = {tuple(line.split(";")[1:3]): int(line.split(";")[3]) for line in csv_text.splitlines()[1:]}
+    assert rows[("publications_dmp", "succes")] >= 1
+    assert operator.get("/drimbox/ui/indicators.csv", params={"day": "yesterday"}).status_code == 400
+
+    page = operator.get("/drimbox/ui", params={"lang": "en"}).text
+    card = page[page.index('id="reachability"'):]
+    card = card[:card.index("</table>")]
+    assert "DMP</td><td class=\"good\">reachable" in card  # the simulator answers
+    assert "Pro Santé Connect</td>" in card

@@ -98,3 +98,73 @@ def test_plain_words():
     assert language({"lang": "en"}, {"accept-language": "fr"}) == "en"
     assert language({}, {"accept-language": "en-GB,en;q=0.8"}) == "en"
     assert language({"lang": "<x>"}, {}) == "fr"
+
+
+def test_daily_indicators_count_by_outcome_within_the_utc_day(tmp_path):
+    import datetime as dt
+
+    from drimbox.indicators import DailyExport, daily_indicators, day_bounds, to_csv
+
+    day = dt.date(2026, 12, 5)
+    start, end = day_bounds(day)
+    clock = {"now": start + 3600}
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", clock=lambda: clock["now"])
+    try:
+        done = store.enqueue_publication(study_uid="1.2", kos_uid="1.2.9", action="register")
+        store.finish_publication(done, "done")
+        refused = store.enqueue_publication(study_uid="1.3", kos_uid="1.3.9", action="register")
+        store.finish_publication(refused, "failed", error="refused by the DMP: x")
+        withdrawn = store.enqueue_publication(study_uid="1.2", kos_uid="1.2.9", action="delete")
+        clock["now"] = end + 10  # the next day: not counted for this one
+        store.finish_publication(withdrawn, "done")
+        for status, when in ((200, start + 5), (400, start + 6), (200, end + 1)):
+            store.add_audit(AuditEvent(when=datetime.fromtimestamp(when, timezone.utc), entry_point="consumer",
+                                       action="appel-contextuel", outcome_status=status).to_row())
+        rows = {(name, outcome): n for _, name, outcome, n in daily_indicators(store, day)}
+        assert rows[("publications_dmp", "succes")] == 1 and rows[("publications_dmp", "erreur")] == 1
+        assert rows[("retraits_dmp", "succes")] == 0
+        assert rows[("appels_contextuels", "succes")] == 1 and rows[("appels_contextuels", "erreur")] == 1
+        text = to_csv(daily_indicators(store, day))
+        assert text.splitlines()[0] == "date;indicateur;statut;nombre"
+        assert "2026-12-05;appels_contextuels;succes;1" in text.splitlines()
+
+        clock["now"] = end + 100
+        written = DailyExport(store, tmp_path / "indicators", clock=lambda: clock["now"]).write_yesterday()
+        assert written.name == "indicateurs-2026-12-05.csv" and written.read_text() == text
+    finally:
+        store.db.close()
+
+
+def test_reachability_probe_of_a_live_and_a_dead_service():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from drimbox.reachability import Probe, Reachability
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/ok" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    dead = HTTPServer(("127.0.0.1", 0), Handler)
+    dead_url = f"http://127.0.0.1:{dead.server_address[1]}/ok"
+    dead.server_close()
+    try:
+        checks = Reachability(lambda: [Probe("up", base + "/ok"), Probe("no page", base + "/x"),
+                                       Probe("any answer", base + "/x", any_answer=True), Probe("down", dead_url)],
+                              timeout=2)
+        checks.check_all()
+        found = {r.name: r for r in checks.results()}
+        assert found["up"].reachable and found["up"].status == 200
+        assert not found["no page"].reachable and found["no page"].detail == "HTTP 404"
+        assert found["any answer"].reachable
+        assert not found["down"].reachable and found["down"].status is None and "Connection" in found["down"].detail
+    finally:
+        server.shutdown()
+        server.server_close()
