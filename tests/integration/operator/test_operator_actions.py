@@ -166,3 +166,25 @@ def test_dashboard_reachability_and_daily_indicators(box, operator, sim, tmp_pat
     card = card[:card.index("</table>")]
     assert "DMP</td><td class=\"good\">reachable" in card  # the simulator answers
     assert "Pro Santé Connect</td>" in card
+
+
+def test_operator_pages_and_actions_exist_only_on_the_admin_entry(box, operator, pki, tmp_path):
+    study_uid = send_study(box, operator, tmp_path, "entries")
+    operator.wait_study(study_uid, lambda s: s["kos"], what="a manifest")
+    job = operator.get(f"/drimbox/publications?study={study_uid}").json()[0]
+    for base in (box.vi_url, box.db_url):
+        session = operator.session.__class__()
+        session.verify = box.ca_bundle
+        session.trust_env = False
+        session.auth = box.operator_auth  # even with the operator's password
+        if base == box.db_url:  # with an organisation certificate the edge verifies
+            session.cert = (pki["boxes"]["box-b"]["auth"]["fullchain"], pki["boxes"]["box-b"]["auth"]["key"])
+        for method, path in (("GET", "/drimbox/ui"), ("GET", f"/drimbox/ui/panel/{study_uid}"),
+                             ("GET", "/drimbox/ui/indicators.csv"),
+                             ("POST", f"/drimbox/ui/studies/{study_uid}/actions/cancel"),
+                             ("POST", f"/drimbox/ui/messages/{1}/replay")):
+            answer = session.request(method, base + path, json={"publication": job["id"]},
+                                     headers={"Origin": base}, timeout=30)
+            assert answer.status_code in (401, 403, 404, 405), (base, method, path, answer.status_code)
+            assert study_uid not in answer.text
+    assert operator.get(f"/drimbox/publications/{job['id']}").json()["state"] == job["state"]
