@@ -93,8 +93,9 @@ class Box:
         self.operator_access = OperatorAccess(self.store, settings.operator)
         OperatorLogin(self.operator_access).register(self.router)
         self.mllp: MllpServer | None = None
-        peer_log = Path(settings.data_dir) / "logs" / "peer-access.log" if settings.data_dir else None
-        self.metrics = Metrics(self.store, dmp=self.dmp_timing, peer_log=PeerAccessLog(peer_log) if peer_log else None,
+        peer_log = settings.edge.peer_access_log
+        self.metrics = Metrics(self.store, dmp=self.dmp_timing,
+                               peer_log=PeerAccessLog(Path(peer_log)) if peer_log else None,
                                whitelist_status=lambda: self.whitelist.status() if self.whitelist else None)
         self.reachability = Reachability(probes_from_settings(settings, self._whitelist_domains))
         self.indicators = DailyExport(self.store, Path(settings.data_dir) / "indicators", clock=time.time) \

@@ -149,7 +149,11 @@ def test_prometheus_metrics_in_orthanc(box, operator, sim, tmp_path):
     assert seen["drimbox_dmp_calls_total"] >= 1 and seen["drimbox_dmp_last_latency_seconds"] > 0
     assert "drimbox_publication_queue_depth" in seen and "drimbox_peer_bytes_served_total" in seen
     assert seen["drimbox_whitelist_in_force"] == 0  # this box has no whitelist
-    assert (box.log_dir / "peer-access.log").exists()  # nginx writes the peers' answers where metrics read them
+    # nginx writes the peers' answers where the metrics read them (a line as nginx would write it)
+    with (box.log_dir / "peer-access.log").open("a") as log:
+        log.write("1765000000.123 200 123456\n")
+    wait_for(lambda: figures().get("drimbox_peer_bytes_served_total", 0) >= 123456, timeout=30,
+             what="the peer log read into the figures")
 
 
 def test_dashboard_reachability_and_daily_indicators(box, operator, sim, tmp_path):
