@@ -174,8 +174,9 @@ def test_dashboard_reachability_and_daily_indicators(box, operator, sim, tmp_pat
 
 def test_operator_pages_and_actions_exist_only_on_the_admin_entry(box, operator, pki, tmp_path):
     study_uid = send_study(box, operator, tmp_path, "entries")
-    operator.wait_study(study_uid, lambda s: s["kos"], what="a manifest")
-    job = operator.get(f"/drimbox/publications?study={study_uid}").json()[0]
+    operator.wait_study(study_uid, lambda s: s["kos"] and s["kos"]["dmp_status"] == "approved", what="Approved")
+    job = wait_for(lambda: next((j for j in operator.get(f"/drimbox/publications?study={study_uid}").json()
+                                 if j["state"] == "done"), None), what="the publication done")
     for base in (box.vi_url, box.db_url):
         session = operator.session.__class__()
         session.verify = box.ca_bundle
