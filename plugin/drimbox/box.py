@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drimbox import __version__
+from drimbox.audit.publication import attempt_event
 from drimbox.config import Settings
 from drimbox.indicators import DailyExport
 from drimbox.metrics import Metrics, PeerAccessLog, TimedDmp
@@ -116,7 +117,8 @@ class Box:
         from drimbox.dmp.client import DmpClient
 
         self.dmp_timing = TimedDmp(DmpClient(self.settings.dmp, self.settings.identity))
-        return Publisher(self.store, self.dmp_timing, self.settings.dmp)
+        return Publisher(self.store, self.dmp_timing, self.settings.dmp,
+                         on_attempt=lambda job: self.store.add_audit(attempt_event(job).to_row()))
 
     def _psc_client(self):
         from drimbox.psc.client import PscClient

@@ -12,6 +12,7 @@ ENTRY_WADO_RS = "wado-rs"
 ENTRY_VIEWER = "viewer"
 ENTRY_CONSUMER = "consumer"
 ENTRY_OPERATOR = "operator"
+ENTRY_DMP = "dmp"  # the box's own calls to the DMP (one row per publication attempt)
 
 
 @dataclass(frozen=True)

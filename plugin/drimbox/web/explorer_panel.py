@@ -13,6 +13,7 @@ from typing import Callable
 
 import jinja2
 
+from drimbox.audit.event import ENTRY_DMP, ENTRY_OPERATOR
 from drimbox.store import Store
 from drimbox.store.records import PublicationState
 from drimbox.web.http import Request, Response, Router
@@ -161,6 +162,10 @@ STUDY_PAGE_SCRIPT = "(function () {\n  var panel = document.getElementById('drim
 """
 
 
+_ATTEMPT_WORDS = {200: ("Réussi", "Succeeded"), 503: ("Échec, nouvel essai prévu", "Failed, will be tried again"),
+                  422: ("Refusé", "Refused")}
+
+
 class ExplorerPanel:
     def __init__(self, store: Store, *, dmp_enabled: bool, clock: Callable[[], float] = time.time):
         self.store = store
@@ -200,7 +205,19 @@ class ExplorerPanel:
                 "can_retry": job.state in (PublicationState.FAILED, PublicationState.CANCELLED) or failing,
                 "can_cancel": job.state in (PublicationState.QUEUED, PublicationState.FAILED)})
         approved = any(m.dmp_status == "approved" for m in manifests)
+        history = []
+        for event in self.store.search_audit(study_uid=study_uid, entry_point=ENTRY_DMP, limit=30):
+            number, _, error = str(event.get("reason", "")).partition(": ")
+            status = int(event.get("outcome_status") or 0)
+            history.append({"when": event.get("when", ""), "what": label("action", event["action"][4:], lang),
+                            "attempt": number.removeprefix("attempt "), "ok": status < 400,
+                            "outcome": t(*_ATTEMPT_WORDS.get(status, ("Erreur", "Error"))),
+                            "error": explain(error, lang), "detail": error})
+        actions = [{"when": e.get("when", ""), "operator": e.get("operator", ""), "action": e.get("action", ""),
+                    "status": e.get("outcome_status"), "message": e.get("reason", "")}
+                   for e in self.store.search_audit(study_uid=study_uid, entry_point=ENTRY_OPERATOR, limit=20)]
         return {
+            "history": history, "operator_actions": actions,
             "t": t, "lang": lang, "study_uid": study_uid, "known": study is not None or bool(manifests or reports),
             "state": label("study", study.state if study else "unknown", lang),
             "problem": explain(study.problem, lang) if study else "", "problem_detail": study.problem if study else "",

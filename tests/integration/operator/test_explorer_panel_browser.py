@@ -88,6 +88,11 @@ def test_retry_now_from_orthanc_explorer_gets_a_failed_publication_approved(publ
                            timeout=30, what="the panel showing the manifest Approved")
         assert "Published" in dmp
         entry = browser.evaluate("document.querySelector('#drimbox-panel .drimbox-entry').textContent")
+        history = browser.evaluate("[...document.querySelectorAll('#drimbox-panel .drimbox-history tr')]"
+                                   ".slice(1).map(r => r.textContent)")
+        assert len(history) == 2  # newest first: the retried attempt passed, the first one had failed
+        assert "Succeeded" in history[0] and "Failed, will be tried again" in history[1]
+        assert "The DMP is failing" in history[1] and "HTTP 500" in history[1]
     finally:
         browser.close()
 
