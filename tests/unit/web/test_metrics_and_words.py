@@ -168,3 +168,39 @@ def test_reachability_probe_of_a_live_and_a_dead_service():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_panel_escapes_what_came_from_outside_and_speaks_plainly(store):
+    from drimbox.web.explorer_panel import ExplorerPanel
+    from drimbox.web.http import Request
+
+    markup = '<img src=x onerror="alert(1)">'
+    store.save_report(report_id="1.2.3^" + markup, message_id=None, state="rejected", study_uids=["1.2.840.9"],
+                      flags={}, cda=None, problem=markup)
+    store.update_study("1.2.840.9", state="conflict", problem="report 1.2.3 and the images disagree: " + markup)
+    job = store.enqueue_publication(study_uid="1.2.840.9", kos_uid="1.2.840.9.1", action="register")
+    store.finish_publication(job, "failed", error="refused by the DMP: " + markup)
+    page = ExplorerPanel(store, dmp_enabled=True).panel(Request("GET", "/drimbox/ui/panel/1.2.840.9", {"lang": "en"},
+                                                                params={"study_uid": "1.2.840.9"})).body.decode()
+    assert markup not in page and "&lt;img src=x onerror=" in page
+    assert "Report and images disagree" in page and "The DMP refused the document" in page
+    assert 'data-drimbox-action="retry"' in page and 'data-publication="%d"' % job in page
+
+
+def test_probes_name_the_dmp_psc_and_every_other_peer_of_the_whitelist():
+    from types import SimpleNamespace
+
+    from drimbox.reachability import probes_from_settings
+
+    settings = SimpleNamespace(
+        dmp=SimpleNamespace(enabled=True, base_url="https://dmp.example/dmp", client_cert="/c.pem", client_key="/k.pem",
+                            ca_bundle="/ca.pem"),
+        psc=SimpleNamespace(issuer_url="https://psc.example/auth/realms/esante-wallet", ca_bundle=""),
+        identity=SimpleNamespace(wado_rs_base="https://db.box-a.example/wado-rs"))
+    domains = [SimpleNamespace(db="db.box-a.example", name="box-a"), SimpleNamespace(db="db.box-b.example:8443",
+                                                                                     name="Centre B")]
+    probes = {p.name: p for p in probes_from_settings(settings, lambda: domains)()}
+    assert probes["DMP"].url == "https://dmp.example/dmp" and probes["DMP"].cert == ("/c.pem", "/k.pem")
+    assert probes["Pro Santé Connect"].url.endswith("/esante-wallet/.well-known/wallet-openid-configuration")
+    assert probes["Centre B"].url == "https://db.box-b.example:8443/wado-rs"
+    assert "box-a" not in probes  # not itself
