@@ -93,6 +93,17 @@ def test_retry_now_from_orthanc_explorer_gets_a_failed_publication_approved(publ
         assert len(history) == 2  # newest first: the retried attempt passed, the first one had failed
         assert "Succeeded" in history[0] and "Failed, will be tried again" in history[1]
         assert "The DMP is failing" in history[1] and "HTTP 500" in history[1]
+
+        # the viewer link of the report, then a patient link (confirmed first)
+        browser.evaluate("document.querySelector('#drimbox-panel [data-drimbox-action=\"viewer-link\"]').click()")
+        link = browser.wait("document.querySelector('#drimbox-link').value", what="the viewer link")
+        assert link.startswith(box.vi_url) and study.study_uid in link and "token=" not in link
+        browser.evaluate("document.querySelector('#drimbox-panel [data-drimbox-action=\"patient-link\"]').click()")
+        browser.wait("document.querySelector('#drimbox-panel .drimbox-confirm')", what="the confirmation")
+        browser.evaluate("document.querySelector('#drimbox-panel .drimbox-yes').click()")
+        patient = browser.wait("(v => v.includes('token=') && v)(document.querySelector('#drimbox-link').value)",
+                               what="the patient link")
+        assert study.study_uid in patient
     finally:
         browser.close()
 
@@ -104,3 +115,6 @@ def test_retry_now_from_orthanc_explorer_gets_a_failed_publication_approved(publ
     audit = [e for e in operator.get(f"/drimbox/audit?study={study.study_uid}").json()
              if e["action"] == "operator-retry"]
     assert len(audit) == 1 and audit[0]["operator"] == "operator" and audit[0]["outcome_status"] == 202
+    issued = [e for e in operator.get(f"/drimbox/audit?study={study.study_uid}").json()
+              if e["action"] == "issue-patient-link"]
+    assert len(issued) == 1 and issued[0]["operator"] == "operator"
