@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -10,6 +11,7 @@ from support.chromium import Chromium
 from drimbox.samples.reports import make_cda, make_oru
 from drimbox.sim.dmp.server import DmpSimulator
 from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
+from operator_helpers import Watcher
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser,
               pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")]
@@ -66,8 +68,26 @@ def test_retry_now_from_orthanc_explorer_gets_a_failed_publication_approved(publ
     sim.faults.configure("none")  # healed; the box would only try again in ten minutes
 
     browser = Chromium(tmp_path / "chromium")
+    watcher = Watcher()
     try:
         login(browser, box)
+        # another site's page in the same logged-in browser tries to cancel the publication: refused
+        cancel = f"{box.admin_url}/drimbox/ui/studies/{study.study_uid}/actions/cancel"
+        body = json.dumps({"publication": job["id"]})
+        watcher.page = (
+            f'<form id="f" method="post" enctype="text/plain" action="{cancel}">'
+            f"<input type=\"hidden\" name='{body[:-1]}, \"x\": \"' value='\"}}'></form>"
+            f"<script>fetch({json.dumps(cancel)}, {{method: 'POST', mode: 'no-cors', credentials: 'include',"
+            f" body: {json.dumps(body)}}}).finally(() => document.getElementById('f').submit());</script>").encode()
+        browser.navigate(watcher.url + "/attack.html")
+        attacker = watcher.url.split("//")[1]
+        refusals = wait_for(lambda: (lambda rows: rows if len(rows) >= 2 else None)(
+            operator.get(f"/drimbox/audit?entry=operator&q={attacker}").json()), timeout=20,
+            what="the cross-site requests refused")
+        assert all(e["action"] == "operator-request-refused" and e["outcome_status"] == 403 for e in refusals)
+        assert "/attack.html" in watcher.hits
+        assert operator.get(f"/drimbox/publications/{job['id']}").json()["state"] == "queued"
+
         browser.navigate(f"{box.admin_url}/app/explorer.html#study?uuid={orthanc_id}")
         browser.wait("document.querySelector('#drimbox-panel .drimbox-state') !== null", what="the DRIMbox panel")
         row = f"#drimbox-panel tr[data-publication='{job['id']}']"
@@ -106,6 +126,7 @@ def test_retry_now_from_orthanc_explorer_gets_a_failed_publication_approved(publ
         assert study.study_uid in patient
     finally:
         browser.close()
+        watcher.close()
 
     documents = [d for d in (x.summary() for x in sim.store.all_documents())
                  if d["kind"] == "KOS" and any(study.study_uid in r for r in d["referenceIds"])]
