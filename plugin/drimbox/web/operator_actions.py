@@ -138,7 +138,7 @@ class OperatorActions:
             outcome = refusal
         elif record is None:
             outcome = Outcome(404, f"no message {request.params['message_id']}")
-        elif record.ack_code == "AA" and not record.ack_text:
+        elif record.ack_code == "AA":
             outcome = Outcome(409, f"message {record.id} was accepted: nothing to replay")
         else:
             _, result = self.intake.receive_hl7(record.raw, channel="replay")
