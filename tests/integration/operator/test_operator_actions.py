@@ -129,9 +129,15 @@ def test_replay_of_a_refused_message_is_audited(box, operator):
     replay = session.post(f"{box.admin_url}/drimbox/ui/messages/{message}/replay", json={},
                           headers=same_origin(box), timeout=30)
     assert replay.status_code == 422 and "ACK A" in replay.json()["message"]  # the cause is not fixed: refused again
+    accepted = operator.post("/drimbox/reports", data=make_oru(make_cda(studies=[demo_order("1.2.840.99.1")])),
+                             headers=HL7).json()
+    assert accepted["ack"] == "AA"
+    again = session.post(f"{box.admin_url}/drimbox/ui/messages/{accepted['message_id']}/replay", json={},
+                         headers=same_origin(box), timeout=30)
+    assert again.status_code == 409  # an accepted message is never replayed
     entries = [e for e in operator.get("/drimbox/audit?entry=operator&q=replay").json()
                if e["action"] == "operator-replay-message"]
-    assert entries and entries[0]["operator"] == "operator"
+    assert [(e["outcome_status"], e["operator"]) for e in entries[:2]] == [(409, "operator"), (422, "operator")]
 
 
 def test_prometheus_metrics_in_orthanc(box, operator, sim, tmp_path):
