@@ -11,10 +11,15 @@ import logging
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drimbox import __version__
+from drimbox.audit.publication import attempt_event
 from drimbox.config import Settings
+from drimbox.indicators import DailyExport
+from drimbox.metrics import Metrics, PeerAccessLog, TimedDmp
+from drimbox.reachability import Reachability, probes_from_settings
 from drimbox.pacs.reader import PacsReader
 from drimbox.pacs.rest import OrthancRest
 from drimbox.pipeline.changes import ChangeFollower
@@ -31,8 +36,11 @@ from drimbox.trust.operator_access import OperatorAccess
 from drimbox.trust.peer_facts import BoxPeerFacts
 from drimbox.web.consumer_api import ConsumerApi
 from drimbox.web.curated_retrieve import CuratedRetrieve
+from drimbox.web.dashboard import Dashboard
+from drimbox.web.explorer_panel import ExplorerPanel
 from drimbox.web.http import Request, Response, Router
 from drimbox.web.links import LinkService
+from drimbox.web.operator_actions import OperatorActions
 from drimbox.web.operator_api import OperatorApi
 from drimbox.web.operator_login import OperatorLogin
 from drimbox.web.operator_ui import OperatorUi
@@ -65,6 +73,7 @@ class Box:
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
                                              dmp_enabled=settings.dmp.enabled,
                                              is_foreign=lambda uid: foreign.cached(uid) is not None)
+        self.dmp_timing: TimedDmp | None = None
         self.publisher = self._publisher()
         self.workers = Workers(
             self.store, self.studies, self.reconciler, self.follower, self.publisher,
@@ -97,10 +106,24 @@ class Box:
         self.consumer = ConsumerApi.from_box(self) if settings.consumer.enabled else None
         if self.consumer is not None:
             self.consumer.register(self.router)
-        OperatorUi(self.store, self.operator_api.study_status, self.status).register(self.router)
+        panel = ExplorerPanel(self.store, dmp_enabled=settings.dmp.enabled)
+        panel.register(self.router)
+        OperatorUi(panel).register(self.router)
+        OperatorActions(self.store, self.intake, schedule=self.studies.schedule,
+                        wake_publisher=self.workers.wake_publisher,
+                        dmp_enabled=settings.dmp.enabled).register(self.router)
         self.operator_access = OperatorAccess(self.store, settings.operator)
         OperatorLogin(self.operator_access).register(self.router)
         self.mllp: MllpServer | None = None
+        peer_log = settings.edge.peer_access_log
+        self.metrics = Metrics(self.store, dmp=self.dmp_timing,
+                               peer_log=PeerAccessLog(Path(peer_log)) if peer_log else None,
+                               whitelist_status=lambda: self.whitelist.status() if self.whitelist else None)
+        self.reachability = Reachability(probes_from_settings(settings, self._whitelist_domains))
+        self.indicators = DailyExport(self.store, Path(settings.data_dir) / "indicators", clock=time.time) \
+            if settings.data_dir else None
+        Dashboard(self.store, status=self.status, metrics=self.metrics,
+                  reachability=self.reachability).register(self.router)
 
     def _gate_secret(self) -> bytes:
         stored = self.store.get_fact("gate_secret")
@@ -114,8 +137,9 @@ class Box:
             return None
         from drimbox.dmp.client import DmpClient
 
-        client = DmpClient(self.settings.dmp, self.settings.identity)
-        return Publisher(self.store, client, self.settings.dmp)
+        self.dmp_timing = TimedDmp(DmpClient(self.settings.dmp, self.settings.identity))
+        return Publisher(self.store, self.dmp_timing, self.settings.dmp,
+                         on_attempt=lambda job: self.store.add_audit(attempt_event(job).to_row()))
 
     def _psc_client(self):
         from drimbox.psc.client import PscClient
@@ -139,6 +163,10 @@ class Box:
             on_accept=lambda xml, verdict: self.store.set_fact("whitelist_in_force", base64.b64encode(xml).decode()),
             crl_urls=settings.crl_urls, signer_cn=settings.signer_cn, signer_ou=settings.signer_ou,
             require_revocation_check=settings.require_revocation_check)
+
+    def _whitelist_domains(self) -> list:
+        current = self.whitelist.current if self.whitelist is not None else None
+        return list(current.domains) if current is not None else []
 
     def _refresh_whitelist_forever(self) -> None:
         while not self._stopping.is_set():
@@ -175,6 +203,9 @@ class Box:
             self.workers.schedule(study_uid)
         self.workers.wake_follower()
         threading.Thread(target=self._rescan, name="drimbox-rescan", daemon=True).start()
+        self.reachability.start()
+        if self.indicators is not None:
+            self.indicators.start()
         if self.whitelist is not None:
             threading.Thread(target=self._refresh_whitelist_forever, name="drimbox-whitelist", daemon=True).start()
         if self.consumer is not None and self.consumer.purger is not None:
@@ -191,6 +222,9 @@ class Box:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.reachability.stop()
+        if self.indicators is not None:
+            self.indicators.stop()
         if self.mllp is not None:
             self.mllp.stop()
         self.workers.stop()

@@ -13,8 +13,9 @@ import threading
 from drimbox.box import Box
 from drimbox.pacs.key_objects import KOS_SOP_CLASS
 from drimbox.config import SettingsError, check_deployment, load_settings
+from drimbox.metrics import MetricsPusher
 from drimbox.web.http import Request, Response
-from drimbox.web.operator_ui import EXPLORER_EXTENSION
+from drimbox.web.explorer_panel import EXPLORER_EXTENSION
 
 METHODS = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE"}
 log = logging.getLogger("drimbox")
@@ -53,12 +54,17 @@ def install(orthanc) -> Box:
     if configuration.get("HttpPort") and orthanc_url == "http://127.0.0.1:8042":
         orthanc_url = f"http://127.0.0.1:{configuration['HttpPort']}"
     box = Box(settings, orthanc_url=orthanc_url)
+    # no refresh callback in this plugin version: a thread pushes the figures into /tools/metrics-prometheus
+    metrics = MetricsPusher(box.metrics, lambda name, value: orthanc.SetMetricsValue(
+        name, value, orthanc.MetricsType.DEFAULT))
 
     def on_change(change_type, level, resource_id):
         if change_type == orthanc.ChangeType.ORTHANC_STARTED:
             # start outside the callback thread: the first catch-up may take a while
             threading.Thread(target=box.start, name="drimbox-start", daemon=True).start()
+            metrics.start()
         elif change_type == orthanc.ChangeType.ORTHANC_STOPPED:
+            metrics.stop()
             box.stop()
         elif change_type in (orthanc.ChangeType.STABLE_STUDY, orthanc.ChangeType.NEW_STUDY):
             box.on_orthanc_change()

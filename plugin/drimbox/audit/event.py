@@ -12,6 +12,7 @@ ENTRY_WADO_RS = "wado-rs"
 ENTRY_VIEWER = "viewer"
 ENTRY_CONSUMER = "consumer"
 ENTRY_OPERATOR = "operator"
+ENTRY_DMP = "dmp"  # the box's own calls to the DMP (one row per publication attempt)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class AuditEvent:
     instance_uid: str = ""
     bytes_sent: int | None = None  # filled in afterwards when the transfer completes
     request_id: str = ""  # correlates with the front proxy's log line (nginx $request_id)
+    operator: str = ""  # the operator (admin entry user) who acted, for operator actions
 
     def __post_init__(self) -> None:
         if self.when.tzinfo is None:

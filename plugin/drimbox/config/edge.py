@@ -19,6 +19,8 @@ class EdgeSettings:
     # Largest request body on the admin entry, in MB (STOW-RS or an uploaded study); the db and vi entries take
     # a few kB (nginx refuses more with 413).
     admin_max_body_mb: int = 512
+    # nginx's log of the peers' WADO-RS answers (status and bytes), read for the Prometheus figures; "" = none.
+    peer_access_log: str = ""
 
     def validate(self, path: str) -> None:
         if self.admin_max_body_mb < 1:

@@ -169,7 +169,8 @@ class BoxInstance:
             "Publication": {"ChangesPollSeconds": 2.0},
             "Dmp": {"Enabled": bool(self.dmp_url)},
             "Viewer": {"OhifDir": self.ohif_dir or ""},
-            "Edge": {"ProxySecretFile": str(self._secret_file("proxy-secret"))},
+            "Edge": {"ProxySecretFile": str(self._secret_file("proxy-secret")),
+                     "PeerAccessLog": str(self.log_dir / "peer-access.log")},
             "Dicom": {"Modalities": self.modalities if self.modalities is not None else {
                 "demo-sender": {"AET": SENDER_AET, "Host": "127.0.0.1", "Port": 11112}}},
             "Operator": {"UsersFile": str(self.operator_users_file)},

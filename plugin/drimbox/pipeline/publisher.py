@@ -12,7 +12,7 @@ import logging
 import random
 import socket
 import threading
-from typing import Protocol
+from typing import Callable, Protocol
 
 from drimbox.dmp.errors import DmpRejected, DmpUnavailable, MetadataError
 from drimbox.dmp.settings import DmpSettings
@@ -43,11 +43,13 @@ class DmpStatus:
 
 
 class Publisher:
-    def __init__(self, store: Store, dmp: DmpGateway, settings: DmpSettings, *, worker_name: str | None = None):
+    def __init__(self, store: Store, dmp: DmpGateway, settings: DmpSettings, *, worker_name: str | None = None,
+                 on_attempt: Callable[[PublicationRecord], None] | None = None):
         self.store = store
         self.dmp = dmp
         self.settings = settings
         self.worker_name = worker_name or f"{socket.gethostname()}:{threading.get_ident()}"
+        self.on_attempt = on_attempt  # told of each attempt's outcome (the job as the attempt left it)
 
     def run_once(self) -> PublicationRecord | None:
         """Carry out one due job, if any; returns it (as claimed)."""
@@ -77,6 +79,13 @@ class Publisher:
             log.exception("publication %s failed unexpectedly", job.id)
             self.store.retry_publication_later(job.id, error=f"{type(error).__name__}: {error}",
                                                delay_seconds=self._backoff(job.attempts))
+        if self.on_attempt is not None:
+            after = self.store.get_publication(job.id)
+            if after is not None:
+                try:
+                    self.on_attempt(after)
+                except Exception:
+                    log.exception("publication %s: recording the attempt failed", job.id)
         return job
 
     def _backoff(self, attempts: int) -> float:
@@ -137,7 +146,7 @@ class Publisher:
                                           error="nothing Approved in the DMP for this study")
             return
         _, report, _ = self._context(approved, approved.kos_uid)  # the deletion acts as the entry's own report
-        self.dmp.delete(approved.dmp_entry_uuid, report)
+        self.dmp.delete(approved.dmp_entry_uuid or "", report)  # _approved_entry returns only entries with an id
         self.store.set_manifest_dmp(approved.kos_uid, dmp_status=DmpStatus.DELETED)
         if approved.kos_uid != job.kos_uid:
             self.store.set_manifest_dmp(job.kos_uid, dmp_status=DmpStatus.NOT_SENT)

@@ -280,8 +280,14 @@ class Store:
 
     def search_audit(self, *, study_uid: str | None = None, professional_id: str | None = None,
                      since: str | None = None, until: str | None = None, outcome: str | None = None,
-                     limit: int = 200) -> list[dict]:
+                     text: str | None = None, entry_point: str | None = None, limit: int = 200) -> list[dict]:
         clauses, params = [], []
+        if text:  # a plain substring of the stored event (operator name, reason, UID...)
+            clauses.append("event LIKE ? ESCAPE '\\'")
+            params.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if entry_point:
+            clauses.append("entry_point = ?")
+            params.append(entry_point)
         for column, value in (("study_uid", study_uid), ("professional_id", professional_id)):
             if value:
                 clauses.append(f"{column} = ?")
@@ -299,6 +305,33 @@ class Store:
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self.db.query(f"SELECT event FROM audit {where} ORDER BY id DESC LIMIT ?", (*params, limit))
         return [json.loads(r["event"]) for r in rows]
+
+    def audit_after(self, last_id: int, *, limit: int = 5000) -> list[tuple[int, dict]]:
+        """Audit rows newer than ``last_id``, oldest first: for counters that read the trail incrementally."""
+        rows = self.db.query("SELECT id, event FROM audit WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
+        return [(int(r["id"]), json.loads(r["event"])) for r in rows]
+
+    def audit_counts(self, since: str, until: str) -> list[tuple[str, str, bool, int]]:
+        """(entry point, action, allowed, count) of the audit rows between two ISO times."""
+        rows = self.db.query(
+            "SELECT entry_point, action, CASE WHEN outcome_status < 400 THEN 1 ELSE 0 END AS allowed, COUNT(*) AS n"
+            " FROM audit WHERE at >= ? AND at < ? GROUP BY entry_point, action,"
+            " CASE WHEN outcome_status < 400 THEN 1 ELSE 0 END", (since, until))
+        return [(r["entry_point"], r["action"], bool(r["allowed"]), int(r["n"])) for r in rows]
+
+    def publication_counts(self) -> dict[str, int]:
+        rows = self.db.query("SELECT state, COUNT(*) AS n FROM publications GROUP BY state", ())
+        return {r["state"]: int(r["n"]) for r in rows}
+
+    def oldest_waiting_publication(self) -> PublicationRecord | None:
+        row = self.db.query_one("SELECT * FROM publications WHERE state = ? ORDER BY ready_at, id LIMIT 1",
+                                (PublicationState.QUEUED,))
+        return PublicationRecord.from_row(row) if row else None
+
+    def publications_finished_between(self, start: float, end: float) -> list[PublicationRecord]:
+        rows = self.db.query("SELECT * FROM publications WHERE done_at >= ? AND done_at < ? ORDER BY id",
+                             (start, end))
+        return [PublicationRecord.from_row(r) for r in rows]
 
     # --- what the peer decision reads (drimbox.trust.peer_facts caches it) ------------------------
     def study_of_manifest(self, kos_uid: str) -> str | None:

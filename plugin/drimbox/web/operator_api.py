@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Callable
+from urllib.parse import unquote_plus
 
 from drimbox.pipeline.intake import ReportIntake
 from drimbox.store import Store
@@ -178,7 +179,8 @@ class OperatorApi:
         q = request.query
         return Response.json(self.store.search_audit(
             study_uid=q.get("study"), professional_id=q.get("professional"), since=q.get("since"),
-            until=q.get("until"), outcome=q.get("outcome"), limit=_int(q.get("limit"), 200)))
+            until=q.get("until"), outcome=q.get("outcome"), text=unquote_plus(q.get("q") or ""),
+            entry_point=q.get("entry"), limit=_int(q.get("limit"), 200)))
 
 
 def _publication_json(store: Store, job_id: int) -> dict:

@@ -1,58 +1,21 @@
-"""The operator's pages (admin entry), reached from Orthanc Explorer: studies, problems, the DMP queue."""
+"""The box's own study page (admin entry): the DRIMbox panel of Orthanc Explorer, plus the study's files."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
-import jinja2
-
+from drimbox.web.explorer_panel import STUDY_PAGE_SCRIPT, TEMPLATES, ExplorerPanel
 from drimbox.web.http import Request, Response, Router
-
-_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
-                                autoescape=True)
-_TEMPLATES.filters["ts"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
-
-# Orthanc Explorer (1.10, jQuery Mobile): a DRIMbox button on the home page and on each study.
-EXPLORER_EXTENSION = """
-$('#lookup').live('pagebeforecreate', function() {
-  var b = $('<a>').attr('href', '../drimbox/ui').attr('data-role', 'button').attr('data-icon', 'grid')
-    .attr('data-theme', 'e').attr('rel', 'external').text('DRIMbox');
-  b.insertBefore($('#lookup').find('form'));
-});
-$('#study').live('pagebeforecreate', function() {
-  var b = $('<a>').attr('href', '#').attr('data-role', 'button').attr('data-icon', 'info')
-    .attr('data-theme', 'e').text('DRIMbox (manifeste, DMP)');
-  b.insertBefore($('#study-delete').parent().parent());
-  b.click(function() {
-    $.ajax({url: '../studies/' + $.mobile.pageData.uuid, dataType: 'json', success: function(s) {
-      window.location.href = '../drimbox/ui/studies/' + s.MainDicomTags.StudyInstanceUID;
-    }});
-  });
-});
-"""
+from drimbox.web.plain_words import language
 
 
 class OperatorUi:
-    def __init__(self, store, study_status, status):
-        self.store = store
-        self.study_status = study_status
-        self.status = status
+    def __init__(self, panel: ExplorerPanel):
+        self.panel = panel
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/drimbox/ui", self.home)
         router.add("GET", "/drimbox/ui/studies/{study_uid}", self.study)
 
-    def home(self, request: Request) -> Response:
-        return _page("operator.html.j2", title="DRIMbox — tableau de bord", status=self.status(),
-                     studies=[s.to_json() for s in self.store.list_studies(limit=100)],
-                     publications=[p.to_json() for p in self.store.list_publications(limit=50)],
-                     messages=[m.to_json() for m in self.store.list_messages(limit=50, problems_only=True)])
-
     def study(self, request: Request) -> Response:
-        uid = request.params["study_uid"]
-        return _page("operator.html.j2", title=f"Étude {uid}", study=self.study_status(uid), status=None)
-
-
-def _page(template: str, **context) -> Response:
-    return Response(200, _TEMPLATES.get_template(template).render(**context).encode(), "text/html; charset=utf-8")
+        lang = language(request.query, request.headers)
+        context = self.panel.context(request.params["study_uid"], lang)
+        html = TEMPLATES.get_template("study.html.j2").render(**context, script=STUDY_PAGE_SCRIPT)
+        return Response(200, html.encode(), "text/html; charset=utf-8", {"Cache-Control": "no-store"})

@@ -355,7 +355,7 @@ class ViewerApi:
         if link is None:
             return Response.error(404, f"no current manifest for study {study_uid}: no patient link")
         self._audit(request, "issue-patient-link", 200, reason=f"for {subject}", study_uid=study_uid,
-                    entry_point=ENTRY_OPERATOR)
+                    entry_point=ENTRY_OPERATOR, operator=request.headers.get("x-drimbox-operator", ""))
         return Response.json(link)
 
     # --- audit ------------------------------------------------------------------------------------------
