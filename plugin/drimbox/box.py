@@ -34,7 +34,7 @@ from drimbox.store.consumer import RetrievalStore
 from drimbox.trust.gate import Gate, GateRequest
 from drimbox.trust.operator_access import OperatorAccess
 from drimbox.trust.peer_facts import BoxPeerFacts
-from drimbox.web.consumer_api import ConsumerApi
+from drimbox.web.consumer_api import build_consumer_api
 from drimbox.web.curated_retrieve import CuratedRetrieve
 from drimbox.web.dashboard import Dashboard
 from drimbox.web.explorer_panel import ExplorerPanel
@@ -103,7 +103,8 @@ class Box:
             settings=settings.viewer, links=LinkService.from_settings(self.store, settings), rest=self.rest,
             facts=self.peer_facts)
         self.viewer_api.register(self.router)
-        self.consumer = ConsumerApi.from_box(self) if settings.consumer.enabled else None
+        self.consumer = (build_consumer_api(settings, self.store, self.rest, self.whitelist, self.viewer_api)
+                         if settings.consumer.enabled else None)
         if self.consumer is not None:
             self.consumer.register(self.router)
         panel = ExplorerPanel(self.store, dmp_enabled=settings.dmp.enabled)

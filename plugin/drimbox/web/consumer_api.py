@@ -25,18 +25,18 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus, urlencode
 
-from drimbox.audit.event import ENTRY_CONSUMER, AuditEvent
 from drimbox.consumer import dmp_access
 from drimbox.consumer import report as report_of
+from drimbox.consumer.audit import ConsumerAudit
 from drimbox.consumer.appel import MANDATORY, OPTIONAL, AppelContextuel, AppelRefused, parse_appel
 from drimbox.consumer.fetch import OrthancFetcher
 from drimbox.consumer.local_studies import LocalStudy, local_studies
-from drimbox.consumer.importing import ImportOutcome, ImportRequest, StudyImporter
+from drimbox.consumer.importing import ImportRequest, StudyImporter
 from drimbox.consumer.purge import CachePurger
-from drimbox.consumer.opening import ExamOpener, OpenRequest, Outcome
+from drimbox.consumer.opening import ExamOpener, OpenRequest
 from drimbox.consumer.context import BINDING_COOKIE, CONTEXT_ID_RE, ConsumerContext, binding_digest, new_binding
 from drimbox.consumer.context import new_context_id
 from drimbox.consumer.history import ExamRow, HistoryFilter, choices, history, manual_row, with_manual_rows
@@ -56,6 +56,13 @@ from drimbox.web.http import Request, Response, Router
 from drimbox.web.multipart_form import parse_form_data
 from drimbox.web.viewer_session import ViewerSession, cookie_name, parse_cookies, seal_session, set_cookie
 
+if TYPE_CHECKING:
+    from drimbox.config import Settings
+    from drimbox.pacs.rest import OrthancRest
+    from drimbox.store import Store
+    from drimbox.trust.whitelist import WhitelistKeeper
+    from drimbox.web.viewer_api import ViewerApi
+
 log = logging.getLogger("drimbox.consumer")
 
 PREFIX = "/drimbox/consumer/context"
@@ -66,55 +73,28 @@ MAX_KOS_FORM = 16 * 1024 * 1024  # a manifest of tens of thousands of instances 
 
 class ConsumerApi:
     def __init__(self, *, store, contexts: ConsumerStore, session_secret: bytes, settings: ConsumerSettings,
-                 dmp=None, retrievals: RetrievalStore | None = None, opener: ExamOpener | None = None,
+                 audit: ConsumerAudit, dmp=None, retrievals: RetrievalStore | None = None,
+                 opener: ExamOpener | None = None, importer: StudyImporter | None = None,
+                 purger: CachePurger | None = None,
+                 find_local: Callable[[AppelContextuel], list[LocalStudy]] | None = None,
                  tokens=None, viewer_minutes: int = 30, clock: Callable[[], float] = time.time):
+        """``dmp`` (drimbox.dmp.client.DmpClient) and ``opener`` None: the box is not connected to the DMP;
+        ``purger``: the background purge of the cache, run by the box; ``find_local``: the local PACS's own studies
+        of the appel's patient (PatientID + PatientIDIssuer), for comparison."""
         self.store = store
         self.contexts = contexts
         self.secret = session_secret  # the viewer's: the PSC session and viewer cookies are sealed with it
         self.settings = settings
-        self.dmp = dmp  # drimbox.dmp.client.DmpClient, None when the box is not connected to the DMP
+        self.audit = audit
+        self.dmp = dmp
         self.retrievals = retrievals
         self.opener = opener
+        self.importer = importer
+        self.purger = purger
+        self.find_local = find_local
         self.tokens = tokens  # the viewer's server-side PSC tokens (drimbox.psc.token_store), by session id
         self.viewer_minutes = viewer_minutes
         self.clock = clock
-        self.purger: CachePurger | None = None  # the background purge of the cache, run by the box
-        self.importer: StudyImporter | None = None
-        # the local PACS's own studies of the appel's patient (PatientID + PatientIDIssuer), for comparison
-        self.find_local: Callable[[AppelContextuel], list[LocalStudy]] | None = None
-
-    @classmethod
-    def from_box(cls, box) -> "ConsumerApi":
-        dmp = None
-        if box.settings.dmp.enabled:
-            from drimbox.dmp.client import DmpClient
-
-            dmp = DmpClient(box.settings.dmp, box.settings.identity)
-        retrievals = RetrievalStore(box.store.db, box.store.clock)
-        contexts = ConsumerStore(box.store.db, box.store.clock)
-        consumer = cls(store=box.store, contexts=contexts,
-                       session_secret=box.viewer_api.secret, settings=box.settings.consumer, dmp=dmp,
-                       retrievals=retrievals, tokens=box.viewer_api.tokens,
-                       viewer_minutes=box.settings.viewer.session_minutes)
-        consumer.purger = CachePurger(retrievals, contexts, box.rest, time.time)
-        consumer.find_local = lambda appel: local_studies(
-            box.rest, appel.local_patient_id, appel.local_patient_id_issuer,
-            is_foreign=lambda uid: retrievals.cached(uid) is not None)
-        executor = ThreadPoolExecutor(max_workers=box.settings.consumer.retrieval_threads,
-                                      thread_name_prefix="drimbox-consumer")
-        consumer.importer = StudyImporter(rest=box.rest, retrievals=retrievals, settings=box.settings.consumer,
-                                          executor=executor, on_done=consumer.audit_import)
-        if dmp is not None:
-            whitelist = box.whitelist
-            consumer.opener = ExamOpener(
-                dmp=dmp, retrievals=retrievals,
-                fetcher=OrthancFetcher(box.rest, client_cert=box.settings.dmp.client_cert,
-                                       client_key=box.settings.dmp.client_key),
-                is_trusted_db_host=whitelist.is_trusted_db_host if whitelist else _nobody,
-                cache_seconds=box.settings.consumer.cache_hours * 3600,
-                executor=executor, clock=time.time, on_done=consumer.audit_opening,
-                check_source=_source_checker(box, whitelist))
-        return consumer
 
     def register(self, router: Router) -> None:
         router.add("POST", PREFIX, self.post_context)
@@ -581,25 +561,11 @@ class ConsumerApi:
         return Response(200, pdf, "application/pdf", {**pages.NO_STORE, "X-Frame-Options": "SAMEORIGIN",
                                                       "Content-Disposition": 'inline; filename="compte-rendu.pdf"'})
 
-    def audit_import(self, request: ImportRequest, outcome: ImportOutcome) -> None:
-        detail = f"local IPP {request.local_patient_id}" if request.local_patient_id else "source PatientID kept"
-        self._audit_event("consumer-import", 200 if outcome.ok else 502, study_uid=request.study_uid,
-                          reason=f"{'imported' if outcome.ok else 'import failed'} ({detail}): {outcome.detail}",
-                          **request.who)
-
     def _who(self, context: ConsumerContext, user: UserSession, choice: ActivityChoice,
              reason: ConsumerReason) -> dict[str, str]:
         return {"professional_id": user.professional.id_nat, "structure_id": choice.activity.structure_id,
                 "patient_id": context.appel.ins,
                 "purpose": reason.purpose_of_use + (f": {context.reason_text}" if context.reason_text else "")}
-
-    def audit_opening(self, request: OpenRequest, outcome: Outcome) -> None:
-        status = {"complete": 200, "partial": 206, "refused_host": 403, "refused_certificate": 403,
-                  "other_patient": 403}.get(outcome.state, 502)
-        self._audit_event("consumer-open-exam", status, kos_uid=request.exam.unique_id, study_uid=outcome.study_uid,
-                          reason=f"{outcome.state} from {outcome.source_host or '?'}"
-                                 + (f": {outcome.detail}" if outcome.detail else ""),
-                          bytes_sent=outcome.bytes, **request.who)
 
     # --- national statistics (admin entry) --------------------------------------------------------------------
     def statistics_csv(self, request: Request) -> Response:
@@ -627,21 +593,48 @@ class ConsumerApi:
         return pages.lang_of(_decoded(request.query), request.headers.get("accept-language", ""))
 
     def _audit(self, request: Request, action: str, status: int, **fields: Any) -> None:
-        self._audit_event(action, status, request_id=request.headers.get("x-request-id", ""), **fields)
+        self.audit.event(action, status, request_id=request.headers.get("x-request-id", ""), **fields)
 
-    def _audit_event(self, action: str, status: int, **fields: Any) -> None:
-        try:
-            event = AuditEvent(when=dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc),
-                               entry_point=ENTRY_CONSUMER, action=action, outcome_status=status, **fields)
-            self.store.add_audit(event.to_row())
-        except Exception:
-            log.exception("cannot record the audit event %s", action)
+def build_consumer_api(settings: Settings, store: Store, rest: OrthancRest, whitelist: WhitelistKeeper | None,
+                       viewer: ViewerApi) -> ConsumerApi:
+    """The consumer role's parts, each given what it needs: DMP client, caches, retrieval and import threads."""
+    dmp = None
+    if settings.dmp.enabled:
+        from drimbox.dmp.client import DmpClient
+
+        dmp = DmpClient(settings.dmp, settings.identity)
+    audit = ConsumerAudit(store, time.time)
+    retrievals = RetrievalStore(store.db, store.clock)
+    contexts = ConsumerStore(store.db, store.clock)
+    executor = ThreadPoolExecutor(max_workers=settings.consumer.retrieval_threads,
+                                  thread_name_prefix="drimbox-consumer")
+    opener = None
+    if dmp is not None:
+        opener = ExamOpener(
+            dmp=dmp, retrievals=retrievals,
+            fetcher=OrthancFetcher(rest, client_cert=settings.dmp.client_cert, client_key=settings.dmp.client_key),
+            is_trusted_db_host=whitelist.is_trusted_db_host if whitelist else _nobody,
+            cache_seconds=settings.consumer.cache_hours * 3600,
+            executor=executor, clock=time.time, on_done=audit.opening_done,
+            check_source=_source_checker(settings, whitelist))
+
+    def find_local(appel: AppelContextuel) -> list[LocalStudy]:
+        return local_studies(rest, appel.local_patient_id, appel.local_patient_id_issuer,
+                             is_foreign=lambda uid: retrievals.cached(uid) is not None)
+
+    return ConsumerApi(
+        store=store, contexts=contexts, session_secret=viewer.secret, settings=settings.consumer, audit=audit,
+        dmp=dmp, retrievals=retrievals, opener=opener,
+        importer=StudyImporter(rest=rest, retrievals=retrievals, settings=settings.consumer, executor=executor,
+                               on_done=audit.import_done),
+        purger=CachePurger(retrievals, contexts, rest, time.time), find_local=find_local,
+        tokens=viewer.tokens, viewer_minutes=settings.viewer.session_minutes)
 
 
-def _source_checker(box, whitelist) -> Callable[[str], SourceCheck]:
+def _source_checker(settings: Settings, whitelist: WhitelistKeeper | None) -> Callable[[str], SourceCheck]:
     """The pre-flight TLS check of a source host: the box's client certificate, the source CA bundle."""
-    dmp_settings = box.settings.dmp
-    ca_bundle = box.settings.consumer.source_ca_bundle or dmp_settings.ca_bundle
+    dmp_settings = settings.dmp
+    ca_bundle = settings.consumer.source_ca_bundle or dmp_settings.ca_bundle
     context = tls_context(dataclasses.replace(dmp_settings, ca_bundle=ca_bundle))
 
     def check(host: str) -> SourceCheck:
