@@ -115,7 +115,7 @@ def network(tmp_path_factory, pki, dmp_sim, psc_sim, local_pacs):
                 whitelist=str(whitelist), aet=name.upper().replace("-", ""),
                 # A accepts only whitelisted callers' certificates: B's retrieval must present its own
                 settings={"Psc": {"ClientId": f"drimbox-{name}", "ClientSecretFile": str(secret)},
-                          "PeerAccess": {"RequireClientCertificate": name == "box-a"},
+                          "PeerAccess": {"ClientCertificate": "required" if name == "box-a" else "off"},
                           "Whitelist": {"RefreshHours": 0.001 if name == "box-b" else 24.0},
                           # B's cache expires within the module's run so that the purge can be seen
                           "Consumer": {"CacheHours": CACHE_HOURS, "PurgeIntervalSeconds": 1,
