@@ -11,10 +11,12 @@ import os
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from requests.adapters import HTTPAdapter
@@ -136,34 +138,58 @@ class DmpClient:
         return session
 
     def _send(self, message: transactions.OutgoingMessage) -> transactions.Answer:
-        headers = {"Content-Type": message.content_type, "Accept": "application/soap+xml, multipart/related"}
+        headers = {"Content-Type": message.content_type, "Accept": "application/soap+xml, multipart/related",
+                   "Accept-Encoding": "identity"}
         try:
             if self._shared_session is not None:
                 with self._shared_lock:
-                    response = self._shared_session.post(message.url, data=message.body, headers=headers,
-                                                         timeout=self.settings.timeout_seconds)
+                    status, content_type, body = self._post(self._shared_session, message, headers)
             else:
-                response = self._session().post(message.url, data=message.body, headers=headers,
-                                                timeout=self.settings.timeout_seconds)
-        except requests.Timeout:
+                status, content_type, body = self._post(self._session(), message, headers)
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
             raise DmpUnavailable(f"timeout after {self.settings.timeout_seconds:g} s on {message.url}") from None
-        except requests.RequestException as error:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            # the body is read from urllib3 directly (see _post): its errors are not wrapped by requests
             raise DmpUnavailable(f"{type(error).__name__} on {message.url}: {error}") from None
-        content_type = response.headers.get("Content-Type", "")
-        if response.status_code >= 500:
+        if status >= 500:
             try:  # a SOAP fault travels with HTTP 500: report its text
-                transactions.read_answer(content_type, response.content)
+                transactions.read_answer(content_type, body)
             except DmpUnavailable as error:
-                raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}: {error.reason}") from None
-            raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}")
-        if response.status_code >= 400:
+                raise DmpUnavailable(f"HTTP {status} from {message.url}: {error.reason}") from None
+            raise DmpUnavailable(f"HTTP {status} from {message.url}")
+        if status >= 400:
             try:
-                answer = transactions.read_answer(content_type, response.content)
+                answer = transactions.read_answer(content_type, body)
             except DmpUnavailable as error:
-                raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}: {error.reason}") from None
+                raise DmpUnavailable(f"HTTP {status} from {message.url}: {error.reason}") from None
             soap.check_registry_status(answer.payload)
-            raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}")
-        return transactions.read_answer(content_type, response.content)
+            raise DmpUnavailable(f"HTTP {status} from {message.url}")
+        return transactions.read_answer(content_type, body)
+
+    def _post(self, session: requests.Session, message: transactions.OutgoingMessage,
+              headers: Mapping[str, str]) -> tuple[int, str, bytes]:
+        """(status, Content-Type, body) of the answer, read as a stream: at most ``Dmp.MaxAnswerMb`` and, for
+        the body, at most ``Dmp.TimeoutSeconds`` in all (the requests timeout alone bounds each read, so a DMP
+        sending a byte at a time would hold the worker for ever)."""
+        limit = self.settings.max_answer_mb << 20
+        timeout = self.settings.timeout_seconds
+        with session.post(message.url, data=message.body, headers=dict(headers), timeout=timeout,
+                          stream=True) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.strip().isdigit() and int(declared) > limit:
+                raise DmpUnavailable(f"answer of {int(declared)} bytes from {message.url} is over the "
+                                     f"{self.settings.max_answer_mb} MB limit (Dmp.MaxAnswerMb)")
+            deadline = time.monotonic() + timeout
+            body = bytearray()
+            # read1 returns what has arrived, so the deadline is checked while a slow answer trickles in
+            while chunk := response.raw.read1(65536, decode_content=True):
+                body += chunk
+                if len(body) > limit:
+                    raise DmpUnavailable(f"answer from {message.url} is over the {self.settings.max_answer_mb} MB "
+                                         "limit (Dmp.MaxAnswerMb)")
+                if time.monotonic() > deadline:
+                    raise DmpUnavailable(f"answer from {message.url} still arriving after {timeout:g} s")
+            return response.status_code, response.headers.get("Content-Type", ""), bytes(body)
 
     def _vihf(self, actor: Actor, patient_cx: str, now: dt.datetime) -> etree._Element:
         roles = actor.roles or (
@@ -238,7 +264,8 @@ class DmpClient:
             request = queries.find_documents_by_reference_id(patient_cx, reference_ids, statuses=statuses)
             entries = queries.document_entries(self._query(request, actor, patient_cx))
             wanted = {(c.code, c.system) for c in type_codes}
-            return [e for e in entries if not wanted or (e.type_code and (e.type_code.code, e.type_code.system) in wanted)]
+            return [e for e in entries
+                    if not wanted or (e.type_code and (e.type_code.code, e.type_code.system) in wanted)]
         request = queries.find_documents(patient_cx, statuses=statuses, type_codes=type_codes,
                                          event_codes=event_codes, creation_from=creation_from,
                                          creation_to=creation_to)
