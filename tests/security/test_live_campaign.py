@@ -320,13 +320,14 @@ def mllp_exchange(port: int, data: bytes, timeout: float = 30.0) -> bytes:
 
 
 def test_oversized_mllp_frame_refused_and_listener_keeps_serving(world):
+    """An oversize frame gets AR naming the limit and the connection is closed (whatever followed it on that
+    connection is not read); a garbage run is answered and skipped; the listener goes on serving others."""
     oversize = b"\x0b" + b"MSH|^~\\&|" + b"A" * (33 << 20) + b"\x1c\r"
     answers = mllp_exchange(world.box.ports.hl7, oversize + frame(make_oru(None)))
     acks = [a for a in answers.split(b"\x1c\r") if a]
-    assert len(acks) == 2 and b"MSA|AR" in acks[0], answers[:500]
-    assert b"MSA|" in acks[1]
+    assert len(acks) == 1 and b"MSA|AR" in acks[0] and b"MaxMessageBytes" in acks[0], answers[-500:]
     garbage = mllp_exchange(world.box.ports.hl7, b"\x00" * 1000 + b"\x1c\r" + frame(make_oru(None)))
-    assert garbage.count(b"MSA|") == 2
+    assert garbage.count(b"MSA|") == 2  # on a new connection: the listener goes on serving
 
 
 def test_burst_of_peer_requests(world, markers):
