@@ -42,5 +42,9 @@ def test_a_withdrawn_report_closes_its_open_viewer_sessions(world):
     refused = browser.get(series, headers=DICOM_JSON, timeout=30)
     assert refused.status_code == 403, refused.text[:300]
     assert "withdrawn" in refused.json()["error"]
+    reopened = requests.Session()
+    reopened.trust_env = False
+    again = reopened.get(issued.json()["url"], verify=world.box.ca_bundle, timeout=30, allow_redirects=False)
+    assert again.status_code >= 400 and not reopened.cookies, (again.status_code, again.text[:300])
     peer = world.session().get(world.wado + world.series_path(), headers=world.headers(), timeout=60)
     assert peer.status_code == 404  # what peers already got
