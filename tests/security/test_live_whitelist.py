@@ -6,6 +6,7 @@ processing instructions inside the signature), is refused; the list in force sta
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
 
@@ -95,7 +96,7 @@ def test_tampered_lists_are_refused_by_the_running_box(world):
         assert xml != genuine, attack
         written = _iso(time.time())
         source.write_bytes(xml)
-        wait_for(lambda since=written: read_since(world, since, in_force["generated_at"]), timeout=30,
+        wait_for(functools.partial(read_since, world, written, in_force["generated_at"]), timeout=30,
                  what=f"the box reading the list with {attack}")
         now = whitelist_status(world)
         assert now["generated_at"] == in_force["generated_at"], f"{attack}: accepted ({now})"
