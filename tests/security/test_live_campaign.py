@@ -356,3 +356,16 @@ def test_burst_of_peer_requests(world, markers):
             assert not [m for m in markers if m in body]
     assert json.loads(results[0][3])
     assert healthy(world)
+
+
+@pytest.mark.parametrize("hours", ["nan", "inf", "-inf", 1e309])
+def test_patient_link_lifetime_must_be_a_number(world, hours):
+    """The operator's patient-link request with a non-finite lifetime was a 500 (``int(nan)``): 400 now."""
+    if isinstance(hours, float):  # json.dumps would write Infinity: send the literal that parses to it
+        body = b'{"hours": 1e309}'
+    else:
+        body = json.dumps({"hours": hours}).encode()
+    answer = world.operator.post(f"/drimbox/studies/{world.study.study_uid}/patient-link", data=body,
+                                 headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text[:300]
+    assert "finite" in answer.json()["error"]

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import io
 import logging
+import math
 import secrets
 import threading
 import time
@@ -365,6 +366,8 @@ class ViewerApi:
             body = request.json() if request.body.strip() else {}
             subject = str(body.get("subject") or "patient")
             hours = float(body["hours"]) if body.get("hours") is not None else None
+            if hours is not None and not math.isfinite(hours):
+                raise ValueError(f"hours must be a finite number, got {hours}")
         except (ValueError, TypeError, AttributeError) as error:
             return Response.error(400, f"body must be JSON {{\"subject\": str, \"hours\": number}}: {error}")
         try:
