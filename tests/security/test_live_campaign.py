@@ -369,3 +369,16 @@ def test_patient_link_lifetime_must_be_a_number(world, hours):
                                  headers={"Content-Type": "application/json"})
     assert answer.status_code == 400, answer.text[:300]
     assert "finite" in answer.json()["error"]
+
+
+def test_operator_numbers_out_of_sqlite_range_are_not_500(world):
+    """Limits and ids past a 64-bit integer made SQLite raise OverflowError: a 500 on the admin entry."""
+    huge = "9" * 25
+    for path in ("/drimbox/audit", "/drimbox/messages", "/drimbox/reports", "/drimbox/studies",
+                 "/drimbox/publications"):
+        answer = world.operator.get(f"{path}?limit={huge}")
+        assert answer.status_code == 200, (path, answer.text[:200])
+        assert isinstance(answer.json(), list)
+    for path in (f"/drimbox/messages/{huge}", f"/drimbox/publications/{huge}"):
+        answer = world.operator.get(path)
+        assert answer.status_code == 404, (path, answer.text[:200])
