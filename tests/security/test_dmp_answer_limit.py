@@ -3,15 +3,12 @@ most ``Dmp.TimeoutSeconds``, then gives up with ``DmpUnavailable`` (the publicat
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sec_limits import measured
-from test_fuzz_dmp import ACTOR, PATIENT, QUERY_ANSWER, SOAP
+from sec_limits import StreamingServer, measured
+from test_fuzz_dmp import ACTOR, PATIENT, QUERY_ANSWER
 
 from drimbox.config import load_settings
 from drimbox.config.fields import SettingsError
@@ -25,70 +22,14 @@ from drimbox.dmp.signing import SigningMaterial
 MB = 1 << 20
 
 
-class StreamingDmp:
-    """Answers every POST with ``head`` then ``filler`` repeated ``count`` times (every ``pause`` seconds), with
-    no Content-Length (the end is the connection's close) unless ``declared`` is set. Counts what it sent."""
-
-    def __init__(self) -> None:
-        self.script: dict[str, Any] = {}
-        self.sent = 0
-        self.finished = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
-                script = server.script
-                self.send_response(200)
-                self.send_header("Content-Type", SOAP)
-                if script.get("declared") is not None:
-                    self.send_header("Content-Length", str(script["declared"]))
-                self.end_headers()
-                server.sent = 0
-                try:
-                    self.wfile.write(script["head"])
-                    for _ in range(script["count"]):
-                        self.wfile.write(script["filler"])
-                        self.wfile.flush()
-                        server.sent += len(script["filler"])
-                        if script["pause"]:
-                            time.sleep(script["pause"])
-                except OSError:
-                    pass  # the client hung up: what the limit is for
-                finally:
-                    server.finished.set()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def answer(self, head: bytes, filler: bytes = b"", count: int = 0, *, pause: float = 0.0,
-               declared: int | None = None) -> None:
-        self.script = {"head": head, "filler": filler, "count": count, "pause": pause, "declared": declared}
-        self.finished.clear()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
-def dmp() -> Iterator[StreamingDmp]:
-    server = StreamingDmp()
+def dmp() -> Iterator[StreamingServer]:
+    server = StreamingServer()
     yield server
     server.close()
 
 
-def client_for(dmp: StreamingDmp, **settings: Any) -> DmpClient:
+def client_for(dmp: StreamingServer, **settings: Any) -> DmpClient:
     issued = issue_certificate(make_root_ca(), make_name("SIGN box-a", ou="3123456789012345"), profile="signing")
     signing = SigningMaterial(key=issued.key, cert=issued.cert, chain=tuple(issued.chain))
     return DmpClient(DmpSettings(base_url=dmp.base + "/dmp", **settings), IdentitySettings(), signing=signing)

@@ -11,7 +11,6 @@ import os
 import ssl
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from drimbox.dmp.signing import SigningMaterial
 from drimbox.dmp.uids import new_urn_uuid, uid_under
 from drimbox.dmp.vihf import Software, build_vihf
 from drimbox.reports.model import Code, Organization, Person, Report
+from drimbox.util.bounded_read import AnswerTooLarge, AnswerTooSlow, read_bounded
 
 KOS_TYPE_CODE = metadata.KOS_TYPE
 
@@ -168,28 +168,19 @@ class DmpClient:
 
     def _post(self, session: requests.Session, message: transactions.OutgoingMessage,
               headers: Mapping[str, str]) -> tuple[int, str, bytes]:
-        """(status, Content-Type, body) of the answer, read as a stream: at most ``Dmp.MaxAnswerMb`` and, for
-        the body, at most ``Dmp.TimeoutSeconds`` in all (the requests timeout alone bounds each read, so a DMP
-        sending a byte at a time would hold the worker for ever)."""
-        limit = self.settings.max_answer_mb << 20
-        timeout = self.settings.timeout_seconds
-        with session.post(message.url, data=message.body, headers=dict(headers), timeout=timeout,
-                          stream=True) as response:
-            declared = response.headers.get("Content-Length", "")
-            if declared.strip().isdigit() and int(declared) > limit:
-                raise DmpUnavailable(f"answer of {int(declared)} bytes from {message.url} is over the "
-                                     f"{self.settings.max_answer_mb} MB limit (Dmp.MaxAnswerMb)")
-            deadline = time.monotonic() + timeout
-            body = bytearray()
-            # read1 returns what has arrived, so the deadline is checked while a slow answer trickles in
-            while chunk := response.raw.read1(65536, decode_content=True):
-                body += chunk
-                if len(body) > limit:
-                    raise DmpUnavailable(f"answer from {message.url} is over the {self.settings.max_answer_mb} MB "
-                                         "limit (Dmp.MaxAnswerMb)")
-                if time.monotonic() > deadline:
-                    raise DmpUnavailable(f"answer from {message.url} still arriving after {timeout:g} s")
-            return response.status_code, response.headers.get("Content-Type", ""), bytes(body)
+        """(status, Content-Type, body) of the answer: at most ``Dmp.MaxAnswerMb``, its body within
+        ``Dmp.TimeoutSeconds``."""
+        with session.post(message.url, data=message.body, headers=dict(headers),
+                          timeout=self.settings.timeout_seconds, stream=True) as response:
+            try:
+                body = read_bounded(response, limit=self.settings.max_answer_mb << 20,
+                                    seconds=self.settings.timeout_seconds)
+            except AnswerTooLarge as error:
+                raise DmpUnavailable(f"{error} from {message.url} (Dmp.MaxAnswerMb is "
+                                     f"{self.settings.max_answer_mb} MB)") from None
+            except AnswerTooSlow as error:
+                raise DmpUnavailable(f"{error} from {message.url}") from None
+            return response.status_code, response.headers.get("Content-Type", ""), body
 
     def _vihf(self, actor: Actor, patient_cx: str, now: dt.datetime) -> etree._Element:
         roles = actor.roles or (

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 from urllib.parse import unquote, urlparse
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 
 
 class RevocationError(ValueError):
@@ -41,7 +42,8 @@ def _crl_for(issuer: x509.Certificate, crls: Sequence[x509.CertificateRevocation
         if crl.issuer != issuer.subject:
             continue
         try:
-            if crl.is_signature_valid(issuer.public_key()):
+            # a key type that cannot sign raises TypeError (caught below)
+            if crl.is_signature_valid(cast(CertificateIssuerPublicKeyTypes, issuer.public_key())):
                 return crl
         except (InvalidSignature, TypeError):
             continue
@@ -61,7 +63,7 @@ def check_path(
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     crls = [crl for data in crl_data for crl in load_crls(data)]
-    for position, (cert, issuer) in enumerate(zip(path, path[1:])):
+    for position, (cert, issuer) in enumerate(zip(path, path[1:], strict=False)):
         crl = _crl_for(issuer, crls)
         if crl is None:
             if position == 0:
@@ -69,7 +71,8 @@ def check_path(
             continue
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise RevocationError(
-                f"CRL of {issuer.subject.rfc4514_string()} is out of date (next update {crl.next_update_utc:%Y-%m-%d %H:%M})"
+                f"CRL of {issuer.subject.rfc4514_string()} is out of date "
+                f"(next update {crl.next_update_utc:%Y-%m-%d %H:%M})"
             )
         revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if revoked is not None:
@@ -78,14 +81,22 @@ def check_path(
             )
 
 
-def fetch_bytes(location: str, *, timeout: float = 30.0) -> bytes:
-    """Bytes of an http(s) URL, a file:// URL or a plain path."""
+# A whitelist is a few kB, an IGC-Santé CRL a few MB: far more means a broken or hostile server.
+MAX_FETCH_BYTES = 32 << 20
+
+
+def fetch_bytes(location: str, *, timeout: float = 30.0, limit: int = MAX_FETCH_BYTES) -> bytes:
+    """Bytes of an http(s) URL (at most ``limit``, the body within ``timeout``), a file:// URL or a plain
+    path."""
     parsed = urlparse(location)
     if parsed.scheme in ("http", "https"):
         import requests
 
-        response = requests.get(location, timeout=timeout)
-        response.raise_for_status()
-        return response.content
+        from drimbox.util.bounded_read import read_bounded
+
+        with requests.get(location, timeout=timeout, stream=True,
+                          headers={"Accept-Encoding": "identity"}) as response:
+            response.raise_for_status()
+            return read_bounded(response, limit=limit, seconds=timeout)
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(location)
     return path.read_bytes()
