@@ -45,3 +45,20 @@ def test_a_trickling_answer_is_cut_after_the_timeout(server):
     server.answer(b"<ListeBlancheDRIM-M>", b" ", 150, pause=0.1)  # 15 s to the end
     outcome, elapsed, _ = measured(lambda: fetch_bytes(server.base + "/liste", timeout=1.5), seconds=20)
     assert isinstance(outcome, AnswerTooSlow) and elapsed < 6, (outcome, elapsed)
+
+
+def test_a_hostile_psc_answer_is_cut_at_its_limit(server):
+    """The PSC client (discovery, JWKS, tokens, userinfo, introspection) reads at most 1 MB per answer."""
+    from drimbox.psc.client import PscClient
+    from drimbox.psc.errors import PscError
+    from drimbox.psc.settings import PscSettings
+
+    client = PscClient(PscSettings(issuer=server.base, client_id="c", http_timeout_seconds=5),
+                       redirect_uri="http://127.0.0.1/cb")
+    server.answer(b'{"issuer": "', b"x" * 65536, 1 << 20)
+    outcome, elapsed, peak = measured(client.discovery, seconds=20)
+    assert isinstance(outcome, PscError) and outcome.reason == "bad_response", outcome
+    assert elapsed < 10 and peak < 8 * MB, (elapsed, peak)
+    server.answer(b'{"issuer": "', b" ", 150, pause=0.1)
+    outcome, elapsed, _ = measured(client.discovery, seconds=20)
+    assert isinstance(outcome, PscError) and elapsed < 8, (outcome, elapsed)
