@@ -300,10 +300,11 @@ class ViewerApi:
         headers = request.headers
         decision = decide(headers.get("x-original-method", "GET"), headers.get("x-original-uri", ""),
                           headers.get("cookie", ""), self.secret, now=self.clock())
-        if decision.status == 200 and decision.target is not None and not self._manifest_stands(decision):
+        if decision.status == 200 and decision.target is not None and not self._manifest_stands(decision.session):
             reason = "the report of this viewer session was withdrawn"
             self._audit(request, "viewer-dicomweb", 403, reason=reason, study_uid=decision.target.study_uid)
-            return Response(403, reason.encode(), "text/plain", {"X-Drimbox-Status": "403", "X-Drimbox-Reason": reason})
+            return Response(403, reason.encode(), "text/plain",
+                            {"X-Drimbox-Status": "403", "X-Drimbox-Reason": reason})
         if decision.status == 200 and decision.target is not None:
             rejected, curated = self._leave_out_rejected(decision)
             if rejected:
@@ -321,13 +322,15 @@ class ViewerApi:
         return Response(403, decision.reason.encode(), "text/plain",
                         {"X-Drimbox-Status": str(decision.status), "X-Drimbox-Reason": decision.reason})
 
-    def _manifest_stands(self, decision) -> bool:
+    def _manifest_stands(self, session: ViewerSession | None) -> bool:
         """A session lives for minutes: its manifest is checked again on every request (peers get 404 at once
         for a withdrawn one, the viewer must not keep showing it)."""
         if self.facts is None:
             return True
-        manifest = self.facts.manifest(decision.session.kos_uid)
-        return manifest is not None and not manifest.withdrawn and manifest.study_uid == decision.session.study_uid
+        if session is None:
+            return False
+        manifest = self.facts.manifest(session.kos_uid)
+        return manifest is not None and not manifest.withdrawn and manifest.study_uid == session.study_uid
 
     def _leave_out_rejected(self, decision) -> tuple[bool, str]:
         """IOCM-rejected instances that Orthanc still keeps stay out of the viewer: (refuse this request, or the
