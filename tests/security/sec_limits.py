@@ -4,10 +4,12 @@ a hang into a failure, and a peak-memory probe."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
@@ -115,6 +117,65 @@ class ScriptedServer:
             if path.startswith(prefix):
                 return self.answers[prefix]
         return 404, "text/plain", b"not scripted", None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class StreamingServer:
+    """A hostile server (DMP, whitelist or CRL distribution point): answers every GET and POST with ``head``
+    then ``filler`` repeated ``count`` times (every ``pause`` seconds), with
+    no Content-Length (the end is the connection's close) unless ``declared`` is set. Counts what it sent."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, Any] = {}
+        self.sent = 0
+        self.finished = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+                script = server.script
+                self.send_response(200)
+                self.send_header("Content-Type", "application/soap+xml; charset=UTF-8")
+                if script.get("declared") is not None:
+                    self.send_header("Content-Length", str(script["declared"]))
+                self.end_headers()
+                server.sent = 0
+                try:
+                    self.wfile.write(script["head"])
+                    for _ in range(script["count"]):
+                        self.wfile.write(script["filler"])
+                        self.wfile.flush()
+                        server.sent += len(script["filler"])
+                        if script["pause"]:
+                            time.sleep(script["pause"])
+                except OSError:
+                    pass  # the client hung up: what the limit is for
+                finally:
+                    server.finished.set()
+
+            do_GET = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, head: bytes, filler: bytes = b"", count: int = 0, *, pause: float = 0.0,
+               declared: int | None = None) -> None:
+        self.script = {"head": head, "filler": filler, "count": count, "pause": pause, "declared": declared}
+        self.finished.clear()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
         self.server.shutdown()

@@ -17,66 +17,17 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from peer_helpers import PeerWorld, start_world
-from sec_http import RawResponse, exchange, request, tls_socket
+from campaign import assert_refused, healthy, ports, send
+from peer_helpers import PeerWorld
+from sec_http import request, tls_socket
 
 from drimbox.reports.mllp import frame
 from drimbox.samples.reports import make_oru
 
 pytestmark = pytest.mark.integration
 
-REDIRECTS = (301, 302, 303, 307, 308)
 ORTHANC_TARGETS = ["patients", "studies", "instances", "series", "system", "tools/find", "tools/execute-script",
                    "changes", "app/explorer.html", "statistics", "modalities", "dicom-web/studies"]
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory, pki) -> PeerWorld:
-    w = start_world(tmp_path_factory.mktemp("campaign"), pki, series=(("CT", 2),), jpegls=False)
-    yield w
-    w.stop()
-
-
-@pytest.fixture(scope="module")
-def markers(world) -> list[bytes]:
-    """What only Orthanc's own REST would put in an answer: its resource ids and its JSON field names."""
-    ids: list[bytes] = []
-    for level in ("patients", "studies", "series", "instances"):
-        answer = world.operator.get(f"/{level}")
-        assert answer.status_code == 200
-        ids += [i.encode() for i in answer.json()]
-    assert ids
-    return ids + [b'"MainDicomTags"', b'"DicomAet"', b'"ParentPatient"', b'"ApiVersion"', b'"ExpandedTags"']
-
-
-def ports(world: PeerWorld) -> dict[str, int]:
-    return {"db": world.box.ports.db, "vi": world.box.ports.vi, "admin": world.box.ports.admin}
-
-
-def send(world: PeerWorld, entry: str, data: bytes, **options) -> RawResponse:
-    return exchange(ports(world)[entry], world.box.ca_bundle, data, **options)
-
-
-def assert_refused(answer: RawResponse, markers: list[bytes], entry: str, what: str, *,
-                   static_ok: bool = False, allowed: tuple[int, ...] = ()) -> None:
-    """A 4xx without Orthanc data. On the vi entry, ``static_ok``: the viewer's static files may answer 200
-    (OHIF's index.html for any unknown path), never with Orthanc data. ``allowed``: other refusals the HTTP
-    specification names for this case."""
-    leaked = [m for m in markers if m in answer.raw]
-    assert not leaked, f"{entry} {what}: Orthanc data in the answer ({leaked[:3]}): {answer.raw[:300]!r}"
-    assert answer.statuses, f"{entry} {what}: no HTTP answer"
-    for status in answer.statuses:
-        if status in allowed:
-            continue
-        assert status < 500, f"{entry} {what}: {status}: {answer.raw[:300]!r}"
-        if static_ok and entry == "vi" and (status == 200 or status in REDIRECTS):
-            continue  # the viewer's files, nginx's slash redirect, the login redirect: no Orthanc data (above)
-        assert 400 <= status < 500, f"{entry} {what}: {status}: {answer.raw[:300]!r}"
-
-
-def healthy(world: PeerWorld) -> bool:
-    session = world.session()
-    return session.get(world.wado, timeout=20).status_code == 200
 
 
 # --- path and query tricks toward Orthanc's REST ---------------------------------------------------------------
@@ -149,10 +100,11 @@ def test_absolute_form_and_host_tricks(world, markers, entry):
                                     "get", "Get", "POST", "FOO"])
 def test_method_tricks(world, markers, method):
     study, series = world.study.study_uid, world.study.series[0].series_uid
+    # the /drimbox/* routes are GET-only or GET/POST: any other method is refused with 405 by nginx, never
+    # passed to Orthanc, which turned the router's 405 into a 502 (issue 7)
     targets = {"db": [f"/wado-rs/studies/{study}/series/{series}", "/wado-rs", "/patients", "/drimbox/health"],
-               # /drimbox/* routes left out: a 405 from a plugin route is today a 502 (Orthanc refuses that
-               # status through SendHttpStatus); being fixed on another branch.
-               "vi": [f"/dicom-web/studies/{study}", "/patients", "/index.html"]}
+               "vi": [f"/dicom-web/studies/{study}", "/patients", "/index.html", "/drimbox/open",
+                      "/drimbox/psc/callback", "/drimbox/psc/activity", "/drimbox/viewer/authz", "/drimbox/psc/login"]}
     failures = []
     for entry, paths in targets.items():
         for path in paths:
@@ -240,6 +192,8 @@ def test_oversized_body(world, markers, entry, path):
     body = b"A" * (16 << 20)
     answer = send(world, entry, request("POST", path, [("Content-Length", str(len(body)))], body), timeout=60)
     assert_refused(answer, markers, entry, f"POST {path} 16 MB")
+    if entry != "admin":  # a few kB on db and vi (issue 7: a 200 MB POST used to be read into Orthanc's memory)
+        assert answer.status == 413, answer.raw[:300]
     assert healthy(world)
 
 
@@ -339,10 +293,9 @@ SEGMENTS = ["drimbox", "peer", "authz", "denied", "health", "viewer", "psc", "lo
 
 
 @settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(st.sampled_from([("db", "GET"), ("db", "POST"), ("vi", "GET")]),
+@given(st.sampled_from([("db", "GET"), ("db", "POST"), ("vi", "GET"), ("vi", "POST"), ("vi", "DELETE")]),
        st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=8))
 def test_random_paths(world, markers, entry_method, segments):
-    # POST on the vi entry's GET-only /drimbox routes is a 502 today (see test_method_tricks): added after merge.
     entry, method = entry_method
     target = "/" + quote("/".join(segments), safe="/%?&=;.")
     answer = send(world, entry, request(method, target, [("Content-Length", "0")]), timeout=10)
@@ -367,34 +320,65 @@ def mllp_exchange(port: int, data: bytes, timeout: float = 30.0) -> bytes:
 
 
 def test_oversized_mllp_frame_refused_and_listener_keeps_serving(world):
+    """An oversize frame gets AR naming the limit and the connection is closed (whatever followed it on that
+    connection is not read); a garbage run is answered and skipped; the listener goes on serving others."""
     oversize = b"\x0b" + b"MSH|^~\\&|" + b"A" * (33 << 20) + b"\x1c\r"
     answers = mllp_exchange(world.box.ports.hl7, oversize + frame(make_oru(None)))
     acks = [a for a in answers.split(b"\x1c\r") if a]
-    assert len(acks) == 2 and b"MSA|AR" in acks[0], answers[:500]
-    assert b"MSA|" in acks[1]
+    assert len(acks) == 1 and b"MSA|AR" in acks[0] and b"MaxMessageBytes" in acks[0], answers[-500:]
     garbage = mllp_exchange(world.box.ports.hl7, b"\x00" * 1000 + b"\x1c\r" + frame(make_oru(None)))
-    assert garbage.count(b"MSA|") == 2
+    assert garbage.count(b"MSA|") == 2  # on a new connection: the listener goes on serving
 
 
 def test_burst_of_peer_requests(world, markers):
-    """300 peer requests, 8 at a time, half with forged tokens: right status for each, no 5xx, box up."""
+    """300 peer requests, 8 at a time: a quarter valid, a quarter with forged tokens, a quarter without a client
+    certificate, a quarter with a trusted certificate whose DN the whitelist does not name (box-c). Each gets
+    its own status (200, 401, 403, 403), no 5xx, no Orthanc data in a refusal, and the box stays up."""
     meta = world.wado + world.series_path(0) + "/metadata"
     good = world.token()
+    kinds = {0: ("valid", "box-b", good, 200), 1: ("forged token", "box-b", None, 401),
+             2: ("no certificate", None, good, 403), 3: ("unlisted DN", "box-c", good, 403)}
 
-    def one(index: int) -> tuple[bool, int, bytes]:
-        session = world.session()
-        valid = index % 2 == 0
-        token = good if valid else f"forged-{index}"
-        answer = session.get(meta, timeout=60, headers=world.headers(token=token, accept="application/dicom+json"))
-        return valid, answer.status_code, answer.content
+    def one(index: int) -> tuple[str, int, int, bytes]:
+        kind, cert, token, expected = kinds[index % 4]
+        session = world.session(cert=cert)
+        answer = session.get(meta, timeout=60, headers=world.headers(token=token or f"forged-{index}",
+                                                                     accept="application/dicom+json"))
+        return kind, expected, answer.status_code, answer.content
 
     started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, range(300)))
     assert time.monotonic() - started < 240
-    for valid, status, body in results:
-        assert status == (200 if valid else 401), (valid, status, body[:200])
-        if not valid:
+    for kind, expected, status, body in results:
+        assert status == expected, (kind, status, body[:200])
+        if expected != 200:
             assert not [m for m in markers if m in body]
-    assert json.loads(results[0][2])
+    assert json.loads(results[0][3])
     assert healthy(world)
+
+
+@pytest.mark.parametrize("hours", ["nan", "inf", "-inf", 1e309])
+def test_patient_link_lifetime_must_be_a_number(world, hours):
+    """The operator's patient-link request with a non-finite lifetime was a 500 (``int(nan)``): 400 now."""
+    if isinstance(hours, float):  # json.dumps would write Infinity: send the literal that parses to it
+        body = b'{"hours": 1e309}'
+    else:
+        body = json.dumps({"hours": hours}).encode()
+    answer = world.operator.post(f"/drimbox/studies/{world.study.study_uid}/patient-link", data=body,
+                                 headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text[:300]
+    assert "finite" in answer.json()["error"]
+
+
+def test_operator_numbers_out_of_sqlite_range_are_not_500(world):
+    """Limits and ids past a 64-bit integer made SQLite raise OverflowError: a 500 on the admin entry."""
+    huge = "9" * 25
+    for path in ("/drimbox/audit", "/drimbox/messages", "/drimbox/reports", "/drimbox/studies",
+                 "/drimbox/publications"):
+        answer = world.operator.get(f"{path}?limit={huge}")
+        assert answer.status_code == 200, (path, answer.text[:200])
+        assert isinstance(answer.json(), list)
+    for path in (f"/drimbox/messages/{huge}", f"/drimbox/publications/{huge}"):
+        answer = world.operator.get(path)
+        assert answer.status_code == 404, (path, answer.text[:200])

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from requests.adapters import HTTPAdapter
@@ -29,6 +30,7 @@ from drimbox.dmp.signing import SigningMaterial
 from drimbox.dmp.uids import new_urn_uuid, uid_under
 from drimbox.dmp.vihf import Software, build_vihf
 from drimbox.reports.model import Code, Organization, Person, Report
+from drimbox.util.bounded_read import AnswerTooLarge, AnswerTooSlow, read_bounded
 
 KOS_TYPE_CODE = metadata.KOS_TYPE
 
@@ -136,34 +138,49 @@ class DmpClient:
         return session
 
     def _send(self, message: transactions.OutgoingMessage) -> transactions.Answer:
-        headers = {"Content-Type": message.content_type, "Accept": "application/soap+xml, multipart/related"}
+        headers = {"Content-Type": message.content_type, "Accept": "application/soap+xml, multipart/related",
+                   "Accept-Encoding": "identity"}
         try:
             if self._shared_session is not None:
                 with self._shared_lock:
-                    response = self._shared_session.post(message.url, data=message.body, headers=headers,
-                                                         timeout=self.settings.timeout_seconds)
+                    status, content_type, body = self._post(self._shared_session, message, headers)
             else:
-                response = self._session().post(message.url, data=message.body, headers=headers,
-                                                timeout=self.settings.timeout_seconds)
-        except requests.Timeout:
+                status, content_type, body = self._post(self._session(), message, headers)
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
             raise DmpUnavailable(f"timeout after {self.settings.timeout_seconds:g} s on {message.url}") from None
-        except requests.RequestException as error:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            # the body is read from urllib3 directly (see _post): its errors are not wrapped by requests
             raise DmpUnavailable(f"{type(error).__name__} on {message.url}: {error}") from None
-        content_type = response.headers.get("Content-Type", "")
-        if response.status_code >= 500:
+        if status >= 500:
             try:  # a SOAP fault travels with HTTP 500: report its text
-                transactions.read_answer(content_type, response.content)
+                transactions.read_answer(content_type, body)
             except DmpUnavailable as error:
-                raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}: {error.reason}") from None
-            raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}")
-        if response.status_code >= 400:
+                raise DmpUnavailable(f"HTTP {status} from {message.url}: {error.reason}") from None
+            raise DmpUnavailable(f"HTTP {status} from {message.url}")
+        if status >= 400:
             try:
-                answer = transactions.read_answer(content_type, response.content)
+                answer = transactions.read_answer(content_type, body)
             except DmpUnavailable as error:
-                raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}: {error.reason}") from None
+                raise DmpUnavailable(f"HTTP {status} from {message.url}: {error.reason}") from None
             soap.check_registry_status(answer.payload)
-            raise DmpUnavailable(f"HTTP {response.status_code} from {message.url}")
-        return transactions.read_answer(content_type, response.content)
+            raise DmpUnavailable(f"HTTP {status} from {message.url}")
+        return transactions.read_answer(content_type, body)
+
+    def _post(self, session: requests.Session, message: transactions.OutgoingMessage,
+              headers: Mapping[str, str]) -> tuple[int, str, bytes]:
+        """(status, Content-Type, body) of the answer: at most ``Dmp.MaxAnswerMb``, its body within
+        ``Dmp.TimeoutSeconds``."""
+        with session.post(message.url, data=message.body, headers=dict(headers),
+                          timeout=self.settings.timeout_seconds, stream=True) as response:
+            try:
+                body = read_bounded(response, limit=self.settings.max_answer_mb << 20,
+                                    seconds=self.settings.timeout_seconds)
+            except AnswerTooLarge as error:
+                raise DmpUnavailable(f"{error} from {message.url} (Dmp.MaxAnswerMb is "
+                                     f"{self.settings.max_answer_mb} MB)") from None
+            except AnswerTooSlow as error:
+                raise DmpUnavailable(f"{error} from {message.url}") from None
+            return response.status_code, response.headers.get("Content-Type", ""), body
 
     def _vihf(self, actor: Actor, patient_cx: str, now: dt.datetime) -> etree._Element:
         roles = actor.roles or (

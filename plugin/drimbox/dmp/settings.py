@@ -22,6 +22,8 @@ class DmpSettings:
     signing_key: str = ""
     signing_key_password_file: str = ""
     timeout_seconds: float = 30.0
+    # Largest answer read from the DMP (SOAP or MTOM); a bigger one is refused as DmpUnavailable.
+    max_answer_mb: int = 32
     # Structure and software identity (VIHF attributes, XDS author).
     lps_id: str = "DRIMBOX-ORTHANC"
     lps_name: str = "DRIMbox for Orthanc"
@@ -50,3 +52,5 @@ class DmpSettings:
             raise SettingsError(f"{path}.BaseUrl must be an absolute http(s) URL, got {self.base_url!r}")
         if self.timeout_seconds <= 0:
             raise SettingsError(f"{path}.TimeoutSeconds must be positive")
+        if self.max_answer_mb < 1:
+            raise SettingsError(f"{path}.MaxAnswerMb must be at least 1, got {self.max_answer_mb}")

@@ -227,6 +227,10 @@ class BoxInstance:
         return deep_merge(config, self.orthanc_options)
 
     def write_configuration(self) -> None:
+        # Orthanc's storage and index, the store (with the box's secrets), logs and sockets: the user running
+        # the box only (nginx's workers and Orthanc run as that user)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
         for sub in ("orthanc", "logs", "run", "tmp", "state"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,13 @@ import hashlib
 import hmac
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import import_key
@@ -25,6 +27,7 @@ from drimbox.psc.introspection_cache import IntrospectionCache
 from drimbox.psc.model import Introspection, Professional, Tokens
 from drimbox.psc.settings import PscSettings
 from drimbox.psc.userinfo import parse_userinfo
+from drimbox.util.bounded_read import AnswerTooLarge, AnswerTooSlow, read_bounded
 from drimbox.util.json_depth import loads_untrusted
 
 WALLET_DISCOVERY_PATH = "/.well-known/wallet-openid-configuration"
@@ -32,6 +35,8 @@ STANDARD_DISCOVERY_PATH = "/.well-known/openid-configuration"
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 # Fetch the JWKS again at most this often when a token names an unknown key (key rotation).
 JWKS_REFRESH_MIN_SECONDS = 10.0
+# discovery, JWKS, tokens, userinfo, introspection: a few kB each; more is a broken or hostile server
+MAX_ANSWER_BYTES = 1 << 20
 
 
 class PscClient:
@@ -203,7 +208,7 @@ class PscClient:
     def userinfo(self, access_token: str) -> Professional:
         response = self._send("GET", self._endpoint("userinfo_endpoint"),
                               headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
-        content_type = response.headers.get("Content-Type", "")
+        content_type = response.header("Content-Type")
         if content_type.startswith("application/jwt"):
             document = self._verified_claims(response.text.strip(), audience=None)
         else:
@@ -341,16 +346,37 @@ class PscClient:
     def _get_json(self, url: str) -> dict[str, Any]:
         return _json(self._send("GET", url, headers={"Accept": "application/json"}), url)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, **kwargs: Any) -> PscAnswer:
+        timeout = self.settings.http_timeout_seconds
         try:
-            response = self._http.request(method, url, verify=self._verify, cert=self._cert,
-                                          timeout=self.settings.http_timeout_seconds, **kwargs)
-        except requests.RequestException as exc:
+            with self._http.request(method, url, verify=self._verify, cert=self._cert, timeout=timeout,
+                                    stream=True, **kwargs) as response:
+                answer = PscAnswer(response.status_code, dict(response.headers),
+                                   read_bounded(response, limit=MAX_ANSWER_BYTES, seconds=timeout))
+        except (AnswerTooLarge, AnswerTooSlow) as exc:
+            raise PscError(f"PSC answer refused ({method} {url}): {exc}", reason="bad_response") from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise PscError(f"PSC unreachable ({method} {url}): {exc}", reason="unreachable") from exc
-        if response.status_code >= 400:
-            raise PscError(f"PSC answered {response.status_code} to {method} {url}: {_error_text(response)}",
-                           reason=f"http_{response.status_code}")
-        return response
+        if answer.status_code >= 400:
+            raise PscError(f"PSC answered {answer.status_code} to {method} {url}: {_error_text(answer)}",
+                           reason=f"http_{answer.status_code}")
+        return answer
+
+
+@dataclass(frozen=True)
+class PscAnswer:
+    """An answer of PSC, read within bounds (``MAX_ANSWER_BYTES``, the HTTP timeout for the body)."""
+
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str:
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), "")
 
 
 def unverified_expiry(token: str) -> float:
@@ -379,7 +405,7 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
 
 
-def _json(response: requests.Response, what: str) -> dict[str, Any]:
+def _json(response: PscAnswer, what: str) -> dict[str, Any]:
     try:
         body = loads_untrusted(response.content)
     except ValueError as exc:
@@ -389,7 +415,7 @@ def _json(response: requests.Response, what: str) -> dict[str, Any]:
     return body
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: PscAnswer) -> str:
     try:
         body = loads_untrusted(response.content)
     except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ class Database:
         self.path = path
         self._local = threading.local()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _make_private(path)
         with self.transaction() as conn:
             self._migrate(conn)
 
@@ -86,3 +88,14 @@ def open_database(url: str) -> Database:
         raise NotImplementedError(
             "DRIMbox.Store: PostgreSQL is not supported yet in this version; use sqlite:///<path>")
     raise ValueError(f"DRIMbox.Store: unsupported URL {url!r}; expected sqlite:///<absolute path>")
+
+
+def _make_private(path: str) -> None:
+    """The store holds the box's secrets (grant and viewer-session keys, the patient-link private key): only
+    its owner may read it. SQLite gives its -wal and -shm files the mode of the database file."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(name) and os.stat(name).st_mode & 0o077:
+            os.chmod(name, 0o600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 from urllib.parse import unquote, urlparse
 
 from cryptography import x509
@@ -87,14 +87,22 @@ def check_path(
             )
 
 
-def fetch_bytes(location: str, *, timeout: float = 30.0) -> bytes:
-    """Bytes of an http(s) URL, a file:// URL or a plain path."""
+# A whitelist is a few kB, an IGC-Santé CRL a few MB: far more means a broken or hostile server.
+MAX_FETCH_BYTES = 32 << 20
+
+
+def fetch_bytes(location: str, *, timeout: float = 30.0, limit: int = MAX_FETCH_BYTES) -> bytes:
+    """Bytes of an http(s) URL (at most ``limit``, the body within ``timeout``), a file:// URL or a plain
+    path."""
     parsed = urlparse(location)
     if parsed.scheme in ("http", "https"):
         import requests
 
-        response = requests.get(location, timeout=timeout)
-        response.raise_for_status()
-        return response.content
+        from drimbox.util.bounded_read import read_bounded
+
+        with requests.get(location, timeout=timeout, stream=True,
+                          headers={"Accept-Encoding": "identity"}) as response:
+            response.raise_for_status()
+            return read_bounded(response, limit=limit, seconds=timeout)
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(location)
     return path.read_bytes()

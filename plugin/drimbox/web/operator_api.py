@@ -189,7 +189,9 @@ def _publication_json(store: Store, job_id: int) -> dict:
 
 
 def _int(value, default: int) -> int:
+    """A query or path number; ``default`` when it is not one SQLite can hold (a 64-bit signed integer)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return default
+    return number if -(1 << 63) <= number < (1 << 63) else default

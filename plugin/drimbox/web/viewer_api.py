@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import io
 import logging
+import math
 import secrets
 import threading
 import time
@@ -292,6 +293,11 @@ class ViewerApi:
         headers = request.headers
         decision = decide(headers.get("x-original-method", "GET"), headers.get("x-original-uri", ""),
                           headers.get("cookie", ""), self.secret, now=self.clock())
+        if decision.status == 200 and decision.target is not None and not self._manifest_stands(decision.session):
+            reason = "the report of this viewer session was withdrawn"
+            self._audit(request, "viewer-dicomweb", 403, reason=reason, study_uid=decision.target.study_uid)
+            return Response(403, reason.encode(), "text/plain",
+                            {"X-Drimbox-Status": "403", "X-Drimbox-Reason": reason})
         if decision.status == 200 and decision.target is not None:
             rejected, curated = self._leave_out_rejected(decision)
             if rejected:
@@ -308,6 +314,16 @@ class ViewerApi:
                         study_uid=decision.target.study_uid if decision.target else "")
         return Response(403, decision.reason.encode(), "text/plain",
                         {"X-Drimbox-Status": str(decision.status), "X-Drimbox-Reason": decision.reason})
+
+    def _manifest_stands(self, session: ViewerSession | None) -> bool:
+        """A session lives for minutes: its manifest is checked again on every request (peers get 404 at once
+        for a withdrawn one, the viewer must not keep showing it)."""
+        if self.facts is None:
+            return True
+        if session is None:
+            return False
+        manifest = self.facts.manifest(session.kos_uid)
+        return manifest is not None and not manifest.withdrawn and manifest.study_uid == session.study_uid
 
     def _leave_out_rejected(self, decision) -> tuple[bool, str]:
         """IOCM-rejected instances that Orthanc still keeps stay out of the viewer: (refuse this request, or the
@@ -346,6 +362,8 @@ class ViewerApi:
             body = request.json() if request.body.strip() else {}
             subject = str(body.get("subject") or "patient")
             hours = float(body["hours"]) if body.get("hours") is not None else None
+            if hours is not None and not math.isfinite(hours):
+                raise ValueError(f"hours must be a finite number, got {hours}")
         except (ValueError, TypeError, AttributeError) as error:
             return Response.error(400, f"body must be JSON {{\"subject\": str, \"hours\": number}}: {error}")
         try:
