@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Sequence, cast
+from typing import Sequence
 from urllib.parse import unquote, urlparse
 
 from cryptography import x509
