@@ -308,6 +308,21 @@ def test_random_paths(world, markers, entry_method, segments):
         assert not target.startswith("/dicom-web/")
 
 
+NOT_UTF8 = ["%ff", "%FF", "x%c3", "%c3%28", "%ed%a0%80", "%e0%80%80", "%f8%88%80%80%80", "%c0%af"]
+
+
+@pytest.mark.parametrize("entry", ["admin", "db", "vi"])
+def test_a_path_that_is_not_utf8_is_400_not_500(world, entry):
+    """orthanc-python's HTTP filter fails on such a path (Orthanc answered 500 "plugin engine"): nginx refuses it.
+    Valid UTF-8, even unusual (é), still reaches the usual decisions."""
+    for piece in NOT_UTF8:
+        for target in (f"/drimbox/{piece}", f"/dicom-web/studies/{piece}", f"/wado-rs/studies/1.2/{piece}"):
+            answer = send(world, entry, request("GET", target, [("Content-Length", "0")]), timeout=10)
+            assert answer.status == 400, f"{entry} {target}: {answer.raw[:300]!r}"
+    answer = send(world, entry, request("GET", "/drimbox/%c3%a9", [("Content-Length", "0")]), timeout=10)
+    assert answer.status != 400 and answer.status < 500, answer.raw[:300]
+
+
 # --- MLLP and a burst of peers --------------------------------------------------------------------------------
 
 
