@@ -101,7 +101,7 @@ class Box:
         self.viewer_api = ViewerApi(
             store=self.store, gate=self.gate, psc=self.psc, viewer_url=settings.identity.public_viewer_url,
             settings=settings.viewer, links=LinkService.from_settings(self.store, settings), rest=self.rest,
-            facts=self.peer_facts)
+            facts=self.peer_facts, foreign_study=foreign.cached)
         self.viewer_api.register(self.router)
         self.consumer = (build_consumer_api(settings, self.store, self.rest, self.whitelist, self.viewer_api)
                          if settings.consumer.enabled else None)

@@ -405,7 +405,7 @@ class ConsumerApi:
             sessions += [(study.study_uid, "") for study in local]  # the local PACS's own: no KOS
             for study_uid, kos_uid in sessions:
                 session = ViewerSession(study_uid, kos_uid, "professional", user.professional.id_nat,
-                                        context.structure_id)
+                                        context.structure_id, origin="consumer")
                 response.cookies.append(set_cookie(cookie_name(study_uid),
                                                    seal_session(session, self.secret, max_age=max_age),
                                                    max_age=max_age))

@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, unquote_plus
 
 from drimbox.audit.event import ENTRY_OPERATOR, ENTRY_VIEWER, AuditEvent
@@ -69,8 +69,11 @@ GRANT_SECONDS = 60.0
 
 class ViewerApi:
     def __init__(self, *, store, gate, psc, viewer_url: str, settings: ViewerSettings, links: LinkService,
-                 rest=None, facts=None, clock=time.time):
+                 rest=None, facts=None, foreign_study: Callable[[str], dict | None] | None = None,
+                 clock=time.time):
+        """``foreign_study``: the consumer cache's record of a study (None: not a foreign study)."""
         self.store = store
+        self.foreign_study = foreign_study
         self.facts = facts  # drimbox.trust.peer_facts.BoxPeerFacts: manifests and what Orthanc holds
         self.gate = gate
         self.psc = psc
@@ -318,12 +321,22 @@ class ViewerApi:
     def _manifest_stands(self, session: ViewerSession | None) -> bool:
         """A session lives for minutes: its manifest is checked again on every request (peers get 404 at once
         for a withdrawn one, the viewer must not keep showing it)."""
-        if self.facts is None:
-            return True
         if session is None:
             return False
+        if session.origin == "consumer":
+            return self._consumer_study_stands(session)
+        if self.facts is None:
+            return True
         manifest = self.facts.manifest(session.kos_uid)
         return manifest is not None and not manifest.withdrawn and manifest.study_uid == session.study_uid
+
+    def _consumer_study_stands(self, session: ViewerSession) -> bool:
+        """A consumer context's study: the foreign study still cached (or imported) under the session's KOS, or,
+        for the local PACS's own study of the patient (no KOS), a study that is not a foreign one."""
+        record = self.foreign_study(session.study_uid) if self.foreign_study is not None else None
+        if not session.kos_uid:
+            return record is None
+        return record is not None and record.get("state") != "purged" and record.get("kos_uid") == session.kos_uid
 
     def _leave_out_rejected(self, decision) -> tuple[bool, str]:
         """IOCM-rejected instances that Orthanc still keeps stay out of the viewer: (refuse this request, or the

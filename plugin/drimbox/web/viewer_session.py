@@ -33,6 +33,9 @@ class ViewerSession:
     who: str  # "professional" | "patient"
     subject: str  # idNat, or the patient token's sub
     structure_id: str = ""
+    # "source": a study this box published (its manifest must still stand); "consumer": a study a consumer
+    # context opened (a foreign study still in the cache, or the local PACS's own study of that patient)
+    origin: str = "source"
 
 
 def cookie_name(study_uid: str) -> str:
@@ -41,13 +44,15 @@ def cookie_name(study_uid: str) -> str:
 
 def seal_session(session: ViewerSession, secret: bytes, *, max_age: float) -> str:
     return seal({"study": session.study_uid, "kos": session.kos_uid, "who": session.who, "sub": session.subject,
-                 "structure": session.structure_id}, secret, purpose=VIEWER_PURPOSE, max_age=max_age)
+                 "structure": session.structure_id, "origin": session.origin},
+                secret, purpose=VIEWER_PURPOSE, max_age=max_age)
 
 
 def open_session(value: str, secret: bytes, *, now: float | None = None) -> ViewerSession:
     payload = unseal(value, secret, purpose=VIEWER_PURPOSE, now=now)
     return ViewerSession(str(payload.get("study", "")), str(payload.get("kos", "")), str(payload.get("who", "")),
-                         str(payload.get("sub", "")), str(payload.get("structure", "")))
+                         str(payload.get("sub", "")), str(payload.get("structure", "")),
+                         str(payload.get("origin", "source")))
 
 
 def set_cookie(name: str, value: str, *, max_age: int, path: str = "/", same_site: str = "Strict") -> str:
