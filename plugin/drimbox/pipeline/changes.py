@@ -18,6 +18,7 @@ from drimbox.store import Store
 
 log = logging.getLogger("drimbox.changes")
 CURSOR_FACT = "orthanc_changes_cursor"
+CURSOR_LOCK = "changes-cursor"
 
 
 @dataclass
@@ -52,7 +53,14 @@ class ChangeFollower:
         return int(self.store.get_fact(CURSOR_FACT, "0") or 0)
 
     def poll(self) -> int:
-        """Process every change since the cursor; returns how many stable studies were seen."""
+        """Process every change since the cursor; returns how many stable studies were seen.
+
+        One node at a time: a node finding the cursor taken returns at once (the holder reads to the end of the
+        log, and the next poll catches what arrives after it)."""
+        with self.store.exclusive(CURSOR_LOCK, wait=False) as mine:
+            return self._poll() if mine else 0
+
+    def _poll(self) -> int:
         seen = 0
         while True:
             cursor = self.cursor

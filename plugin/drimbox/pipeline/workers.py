@@ -135,7 +135,8 @@ class Workers:
             with self._queued_lock:
                 self._queued.discard(study_uid)
             try:
-                result = self.reconciler.reconcile(study_uid)
+                with self.store.exclusive(f"study:{study_uid}"):  # another node may be reconciling it too
+                    result = self.reconciler.reconcile(study_uid)
             except Exception:
                 log.exception("reconcile %s crashed", study_uid)
                 continue
@@ -150,9 +151,11 @@ class Workers:
                     self.on_manifest(result.new_manifest)
 
     def _publish_loop(self) -> None:
+        publisher = self.publisher
+        assert publisher is not None  # started only with a publisher
         while not self._stop.is_set():
             try:
-                job = self.publisher.run_once()
+                job = publisher.run_once()
             except Exception:
                 log.exception("publisher loop error")
                 job = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ContextManager, Iterable
 
 from drimbox.store.database import Database, open_database
 from drimbox.store.records import (
@@ -27,6 +27,10 @@ class Store:
     @classmethod
     def open(cls, url: str, clock: Callable[[], float] = time.time) -> "Store":
         return cls(open_database(url), clock)
+
+    def exclusive(self, name: str, *, wait: bool = True) -> ContextManager[bool]:
+        """A named lock shared by every node on this store (the change cursor, a study being reconciled)."""
+        return self.db.exclusive(name, wait=wait)
 
     # --- messages -------------------------------------------------------------------------------
     def add_message(self, *, channel: str, raw: bytes, message_type: str = "", control_id: str = "",
@@ -207,13 +211,15 @@ class Store:
     def claim_publication(self, worker: str, *, lease_seconds: float = 120.0) -> PublicationRecord | None:
         """Take the oldest due job whose study has no earlier unfinished job; leases expire if a worker dies."""
         now = self.clock()
-        with self.db.transaction() as conn:
+        # Row locks, not the writer lock: on PostgreSQL nodes claim side by side, each skipping the rows another
+        # is claiming; a claimed job stays queued (with its lease) so later jobs of its study still wait.
+        with self.db.transaction(serialized=False) as conn:
             row = conn.execute(
                 "SELECT p.* FROM publications p WHERE p.state = ? AND p.next_attempt_at <= ?"
                 " AND (p.claimed_until IS NULL OR p.claimed_until < ?)"
                 " AND NOT EXISTS (SELECT 1 FROM publications q WHERE q.study_uid = p.study_uid AND q.id < p.id"
                 "                 AND q.state = ?)"
-                " ORDER BY p.next_attempt_at, p.id LIMIT 1",
+                " ORDER BY p.next_attempt_at, p.id LIMIT 1" + self.db.skip_locked,
                 (PublicationState.QUEUED, now, now, PublicationState.QUEUED)).fetchone()
             if row is None:
                 return None
