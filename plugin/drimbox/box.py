@@ -50,7 +50,7 @@ class Box:
         if not settings.edge.proxy_secret_file:
             log.warning("no DRIMbox.Edge.ProxySecretFile: every request through nginx will be refused")
         self.rest = OrthancRest(orthanc_url, self.internal_secret)
-        self.reader = PacsReader(self.rest, self.store)
+        self.reader = PacsReader(self.rest, self.store, quiet_seconds=settings.publication.study_quiet_seconds)
         self.instance_facts = InstanceFactsRecorder(self.store)
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
                                              dmp_enabled=settings.dmp.enabled)
@@ -58,7 +58,8 @@ class Box:
         self.workers = Workers(
             self.store, self.reconciler, None, self.publisher,  # type: ignore[arg-type]  # follower: below
             reconcile_threads=settings.publication.worker_threads,
-            follower_poll_seconds=settings.publication.changes_poll_seconds)
+            follower_poll_seconds=settings.publication.changes_poll_seconds,
+            sweep_seconds=settings.publication.sweep_seconds)
         self.follower = ChangeFollower(self.rest, self.reader, self.store, self.workers.schedule)
         self.instance_facts.on_studies = self.follower.note_studies_with_new_images
         self.workers.follower = self.follower

@@ -7,12 +7,10 @@ cursor: the live path and the catch-up after a restart are the same code.
 
 from __future__ import annotations
 
-import calendar
 import logging
-import time
 from dataclasses import dataclass, field
 
-from drimbox.pacs.reader import PacsReader
+from drimbox.pacs.reader import PacsReader, orthanc_time
 from drimbox.pacs.rest import OrthancRest, OrthancRestError
 from drimbox.store import Store
 
@@ -97,7 +95,7 @@ class ChangeFollower:
                 raise
             manifest = self.store.current_manifest(record.study_uid)
             # LastUpdate has a one-second resolution: images of the manifest's own second count as newer
-            if manifest is None or _orthanc_time(info.get("LastUpdate", "")) >= int(manifest.created_at):
+            if manifest is None or orthanc_time(info.get("LastUpdate", "")) >= int(manifest.created_at):
                 self.store.mark_pending(record.study_uid)
                 self.on_stable_study(record.study_uid)
                 scheduled += 1
@@ -114,10 +112,3 @@ class ChangeFollower:
                 self.store.mark_pending(study_uid)
                 self.on_stable_study(study_uid)
 
-
-def _orthanc_time(text: str) -> float:
-    """Orthanc's ``LastUpdate`` (UTC, ``YYYYMMDDTHHMMSS``) as a Unix time; 0 when unreadable."""
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y%m%dT%H%M%S")))
-    except ValueError:
-        return 0.0
