@@ -85,8 +85,7 @@ class Box:
     def _gate_secret(self) -> bytes:
         stored = self.store.get_fact("gate_secret")
         if stored is None:
-            stored = secrets.token_hex(32)
-            self.store.set_fact("gate_secret", stored)
+            stored = self.store.first_fact("gate_secret", secrets.token_hex(32))
         return bytes.fromhex(stored)
 
     def _publisher(self) -> Publisher | None:

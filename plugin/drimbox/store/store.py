@@ -317,6 +317,15 @@ class Store:
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (key, value, self.clock()))
 
+    def first_fact(self, key: str, value: str) -> str:
+        """Keep ``value`` under ``key`` unless one is there already; returns the value in force. Secrets every
+        node must share (several nodes may start at once: the first write wins, the others read it)."""
+        self.db.execute("INSERT OR IGNORE INTO facts (key, value, updated_at) VALUES (?, ?, ?)",
+                        (key, value, self.clock()))
+        kept = self.get_fact(key)
+        assert kept is not None  # inserted just above, or there already
+        return kept
+
     # --- instance facts (keyed by Orthanc id) -----------------------------------------------------
     def instance_facts(self, orthanc_ids: Iterable[str]) -> dict[str, InstanceFact]:
         ids = list(orthanc_ids)

@@ -161,3 +161,10 @@ def test_named_lock_is_exclusive_across_handles(store_url, store):
             assert not theirs
     with other.exclusive("changes-cursor", wait=False) as theirs:
         assert theirs
+
+
+def test_the_first_node_to_keep_a_shared_secret_wins(store_url, store):
+    other = Store.open(store_url)
+    assert store.first_fact("gate_secret", "from-node-0") == "from-node-0"
+    assert other.first_fact("gate_secret", "from-node-1") == "from-node-0"
+    assert other.get_fact("gate_secret") == "from-node-0"
