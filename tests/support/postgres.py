@@ -17,7 +17,7 @@ _names = itertools.count(1)
 def start_postgres() -> Iterator[PostgresServer]:
     # not under pytest's 0700 tmp folders: as root the server runs as the postgres account, which must reach it
     folder = Path(tempfile.mkdtemp(prefix="drimbox-pg-"))
-    server = PostgresServer(folder, port=free_port())
+    server = PostgresServer(folder, port=free_port(), throwaway=True)
     try:
         server.start()
         yield server

@@ -252,10 +252,12 @@ class BoxInstance:
         if self.orthanc_index_url:
             config["Plugins"].append(str(PLUGINS_DIR / POSTGRESQL_INDEX_PLUGIN))
             # Lock false: several Orthanc share the index (orthanc-postgresql >= 4.0 with Orthanc >= 1.9.2); the
-            # DICOM files stay in the shared StorageDirectory.
+            # DICOM files stay in the shared StorageDirectory. One index connection would serialise every HTTP
+            # thread's lookups.
             config["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False,
                                     "ConnectionUri": self.orthanc_index_url, "Lock": False,
-                                    "MaximumConnectionRetries": 10, "ConnectionRetryInterval": 1}
+                                    "MaximumConnectionRetries": 10, "ConnectionRetryInterval": 1,
+                                    "IndexConnectionsCount": 4}
         return deep_merge(config, self.orthanc_options)
 
     def write_configuration(self) -> None:

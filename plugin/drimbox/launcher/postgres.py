@@ -25,6 +25,10 @@ class PostgresServer:
     host: str = "127.0.0.1"
     user: str = "drimbox"
     max_connections: int = 400
+    # tests only: no fsync at all (a machine crash could corrupt the cluster). Otherwise commits do not wait for
+    # the WAL flush (synchronous_commit off): a crash may lose the last moments but never corrupts, like the
+    # SQLite store's WAL with synchronous=NORMAL.
+    throwaway: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -60,8 +64,9 @@ class PostgresServer:
         self.init()
         socket_dir = self.pgdata  # the unix socket stays inside the private folder
         options = (f"-c listen_addresses={self.host} -c port={self.port} -c unix_socket_directories={socket_dir}"
-                   f" -c max_connections={self.max_connections} -c fsync=off -c synchronous_commit=off"
-                   " -c full_page_writes=off")
+                   f" -c max_connections={self.max_connections} -c synchronous_commit=off")
+        if self.throwaway:
+            options += " -c fsync=off -c full_page_writes=off"
         if os.geteuid() == 0:
             self.log_path.touch()
             shutil.chown(self.log_path, SERVICE_USER, SERVICE_USER)

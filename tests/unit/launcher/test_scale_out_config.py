@@ -36,7 +36,8 @@ def test_each_node_has_its_ports_and_shares_index_storage_and_store(tmp_path):
     assert first["StorageDirectory"] == second["StorageDirectory"]
     for config in (first, second):
         assert config["PostgreSQL"] == {"EnableIndex": True, "EnableStorage": False, "ConnectionUri": INDEX,
-                                        "Lock": False, "MaximumConnectionRetries": 10, "ConnectionRetryInterval": 1}
+                                        "Lock": False, "MaximumConnectionRetries": 10, "ConnectionRetryInterval": 1,
+                                        "IndexConnectionsCount": 4}
         assert config["Plugins"][-1].endswith("libOrthancPostgreSQLIndex.so")
     settings = box.drimbox_settings(1)
     assert settings["Store"] == STORE
