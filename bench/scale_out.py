@@ -40,6 +40,17 @@ def node_cpu(box) -> list[float]:
     return [cpu_seconds(p.process.pid) for p in box.orthancs]
 
 
+def transactions(postgres, databases: list[str]) -> list[int]:
+    """Committed transactions so far per database (every autocommit statement counts one)."""
+    import psycopg
+
+    if postgres is None or not databases:
+        return []
+    with psycopg.connect(postgres.url("postgres"), autocommit=True) as conn:
+        rows = dict(conn.execute("SELECT datname, xact_commit FROM pg_stat_database").fetchall())
+    return [int(rows.get(name, 0)) for name in databases]
+
+
 def wado_rate(make_session, targets: list[tuple[str, dict]], seconds: float, clients: int) -> dict:
     stop = time.perf_counter() + seconds
     latencies: list[float] = []
@@ -85,9 +96,11 @@ def run_config(label: str, engine: str | None, nodes: int, root: Path, pki: dict
     work = root / slug
     sim = cleanup.add(pb.DmpSimProcess(work / "dmp-sim", pki).start())
     extra: dict = {}
+    databases: list[str] = []
     if engine == "pg":
-        extra = {"store_url": postgres.create_database(f"{slug.replace('-', '_')}_store"),
-                 "orthanc_index_url": postgres.create_database(f"{slug.replace('-', '_')}_orthanc"),
+        databases = [f"{slug.replace('-', '_')}_store", f"{slug.replace('-', '_')}_orthanc"]
+        extra = {"store_url": postgres.create_database(databases[0]),
+                 "orthanc_index_url": postgres.create_database(databases[1]),
                  "nodes": nodes, "node_ports": tuple(NodePorts.free() for _ in range(nodes - 1))}
     (work / "psc-secret").parent.mkdir(parents=True, exist_ok=True)
     (work / "psc-secret").write_text("bench-secret\n")
@@ -153,9 +166,12 @@ def run_config(label: str, engine: str | None, nodes: int, root: Path, pki: dict
     c.wait_until(lambda: operator.get(box.admin_url + "/drimbox/status/health", timeout=10).json()["checks"][
         "whitelist"]["in_force"], 30, "the whitelist in force")
     wado_rate(session_factory, targets[:20], 1.0, 1)  # warm-up: token cache, page cache, connections
-    cpu2 = node_cpu(box)
+    cpu2, xact2 = node_cpu(box), transactions(postgres, databases)
     wado = wado_rate(session_factory, targets, args.seconds, args.clients)
-    cpu3 = node_cpu(box)
+    cpu3, xact3 = node_cpu(box), transactions(postgres, databases)
+    time.sleep(0.6)  # PostgreSQL publishes its statistics at most twice a second
+    xact3 = transactions(postgres, databases) or xact3
+    requests_done = wado["rate"] * args.seconds
     box.stop()
     cleanup.discard(box)
     sim.stop()
@@ -164,7 +180,8 @@ def run_config(label: str, engine: str | None, nodes: int, root: Path, pki: dict
     return {"label": label, "lots": len(lots), "approved": len(approved), "rate": rate,
             "p95": c.percentile([m["delay"] for m in lots], 95),
             "cpu_per_lot": [(b - a) / len(lots) for a, b in zip(cpu0, cpu1, strict=True)],
-            "wado": wado, "cpu_per_gb": [(b - a) / gb for a, b in zip(cpu2, cpu3, strict=True)]}
+            "wado": wado, "cpu_per_gb": [(b - a) / gb for a, b in zip(cpu2, cpu3, strict=True)],
+            "xact_per_request": [(b - a) / requests_done for a, b in zip(xact2, xact3, strict=True)]}
 
 
 def pb_session(verify: str, cert: tuple[str, str]):
@@ -238,8 +255,14 @@ def main() -> int:
          c.ratio(pg2["wado"]["rate"], pg1["wado"]["rate"]), ">= 1.0",
          "yes" if min(pg2["rate"] / pg1["rate"], pg2["wado"]["rate"] / pg1["wado"]["rate"]) >= 1.0 else "NO"],
     ]
-    c.print_table("Ratios", ["", "lots/s", "WADO req/s", "target", "ok"], ratios,
-                  [f"{os.cpu_count()} CPUs shared by every process of the run (nodes, nginx, simulators, clients)"])
+    notes = [f"{os.cpu_count()} CPUs shared by every process of the run (nodes, nginx, simulators, clients, "
+             "PostgreSQL)"]
+    for r in results:
+        if r["xact_per_request"]:
+            store, index = r["xact_per_request"]
+            notes.append(f"{r['label']}: PostgreSQL transactions per peer instance request: store {store:.1f}, "
+                         f"Orthanc index {index:.1f}")
+    c.print_table("Ratios", ["", "lots/s", "WADO req/s", "target", "ok"], ratios, notes)
     return 0
 
 
