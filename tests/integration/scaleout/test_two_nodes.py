@@ -79,9 +79,13 @@ def test_burst_through_two_nodes_one_killed_publishes_each_study_once(two_nodes,
         send_report(box, node, make_oru(report_for(content)))
     box.kill_node(1)  # its reports and images are acknowledged; its publications may be in flight
 
-    session = operator.session
+    peer = requests.Session()
+    peer.trust_env = False
+    peer.verify = box.ca_bundle
     for _ in range(20):  # nginx sends each request to the surviving node, at worst after one failed try
-        assert get_with_one_retry(session, box.admin_url + "/drimbox/status").status_code == 200
+        assert get_with_one_retry(operator.session, box.admin_url + "/drimbox/status").status_code == 200
+        health = get_with_one_retry(peer, box.wado_rs_base)  # the peers' entry (its public health check)
+        assert health.status_code == 200 and health.json()["status"] in ("ok", "degraded")
         time.sleep(0.1)
 
     for content, _ in contents:
