@@ -14,11 +14,12 @@ def postgres_server():
     yield from start_postgres()
 
 
+# TimeoutSeconds 3: a job the killed node had claimed is taken over when its lease ends (4 x 3 + 30 s)
 @pytest.fixture
 def two_nodes(tmp_path, pki, dmp_sim, postgres_server):
     box = start_box(tmp_path / "box", pki=pki, dmp_url=dmp_sim.url, nodes=2, ports=BoxPorts.free(),
                     node_ports=(NodePorts.free(),), store_url=fresh_database(postgres_server, "drimbox"),
                     orthanc_index_url=fresh_database(postgres_server, "orthanc"),
-                    settings={"Dmp": {"RetryInitialSeconds": 0.5, "RetryMaxSeconds": 2.0}})
+                    settings={"Dmp": {"RetryInitialSeconds": 0.5, "RetryMaxSeconds": 2.0, "TimeoutSeconds": 3}})
     yield box
     box.stop()
