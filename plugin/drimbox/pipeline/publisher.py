@@ -9,6 +9,7 @@ so the box never leaves two Approved manifests for one study.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
 import threading
@@ -47,7 +48,8 @@ class Publisher:
         self.store = store
         self.dmp = dmp
         self.settings = settings
-        self.worker_name = worker_name or f"{socket.gethostname()}:{threading.get_ident()}"
+        # the process id tells nodes of one machine apart
+        self.worker_name = worker_name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
     def run_once(self) -> PublicationRecord | None:
         """Carry out one due job, if any; returns it (as claimed)."""

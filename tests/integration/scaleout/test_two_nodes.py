@@ -101,3 +101,39 @@ def test_burst_through_two_nodes_one_killed_publishes_each_study_once(two_nodes,
         state = operator.study(content.study_uid)
         registered = [p for p in state["publications"] if p["action"] == "register" and p["state"] == "done"]
         assert [p["kos_uid"] for p in registered][-1] == str(kos.SOPInstanceUID)
+
+
+def test_a_registration_in_flight_on_a_killed_node_is_not_sent_twice(two_nodes, dmp_sim, tmp_path):
+    """The node dies while the DMP is registering its lot: the other node takes the job over when the lease
+    ends, finds the lot already registered and records it; the DMP holds it once."""
+    box = two_nodes
+    operator = BoxClient(box)
+    content, folder = new_study(tmp_path, "in-flight", series=(("CT", 2),))
+    store_to(box, 1, sorted(folder.glob("*.dcm")))
+    dmp_sim.faults.configure("slow", delay_seconds=2.5, count=1)  # under the box's DMP timeout (3 s)
+    try:
+        send_report(box, 1, make_oru(report_for(content)))
+
+        def claimed() -> dict | None:
+            jobs = operator.study(content.study_uid).get("publications", [])
+            return next((j for j in jobs if j["action"] == "register" and j.get("claimed_by")), None)
+
+        job = wait_for(claimed, timeout=60, interval=0.05, what="a node claiming the registration")
+        pid = int(job["claimed_by"].split(":")[1])
+        node = next(n for n, process in enumerate(box.orthancs) if process.process.pid == pid)
+        wait_for(lambda: dmp_sim.faults.state()["count"] == 0, timeout=30, interval=0.02,
+                 what="the registration reaching the DMP")
+        time.sleep(0.5)  # its body read, the DMP is waiting its 2.5 s
+        box.kill_node(node)  # the lot gets registered, the node never hears of it
+    finally:
+        dmp_sim.faults.configure("none")
+
+    wait_for(lambda: approved_kos(dmp_sim, content.study_uid), timeout=30, what="the lot Approved in the DMP")
+    done = wait_for(lambda: next((j for j in operator.study(content.study_uid)["publications"]
+                                  if j["action"] == "register" and j["state"] == "done"), None),
+                    timeout=120, what="the surviving node recording the registration")
+    assert done["attempts"] == 2 and done["id"] == job["id"]
+    documents = [d for d in (x.summary() for x in dmp_sim.store.all_documents())
+                 if d["kind"] == "KOS" and any(content.study_uid in r for r in d["referenceIds"])]
+    assert len(documents) == 1 and documents[0]["status"] == APPROVED
+    assert documents[0]["entryUUID"] == done["dmp_entry_uuid"]
