@@ -134,7 +134,7 @@ class Publisher:
 
     def _delete(self, job: PublicationRecord) -> None:
         approved = self._approved_entry(job.study_uid, include_deletion_queued=True)
-        if approved is None:
+        if approved is None or approved.dmp_entry_uuid is None:  # _approved_entry keeps only those with one
             self.store.finish_publication(job.id, PublicationState.DONE,
                                           error="nothing Approved in the DMP for this study")
             return
