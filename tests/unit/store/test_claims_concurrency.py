@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 from drimbox.store import Store
@@ -14,14 +15,13 @@ JOBS_PER_STUDY = 3
 
 def _work(store: Store, worker: str, done: list[tuple[str, int, str]], lock: threading.Lock,
           failures: list[str]) -> None:
-    idle = 0
-    while idle < 20:
+    deadline = time.monotonic() + 60
+    # until every job is done: a job may wait for the earlier one of its study, held by another worker
+    while len(done) < STUDIES * JOBS_PER_STUDY and time.monotonic() < deadline:
         job = store.claim_publication(worker)
         if job is None:
-            idle += 1
-            threading.Event().wait(0.01)
+            time.sleep(0.01)
             continue
-        idle = 0
         with lock:
             earlier = [j for (s, j, _) in done if s == job.study_uid and j > job.id]
             if earlier:
