@@ -94,7 +94,7 @@ class Box:
         from drimbox.dmp.client import DmpClient
 
         client = DmpClient(self.settings.dmp, self.settings.identity)
-        return Publisher(self.store, client, self.settings.dmp)
+        return Publisher(self.store, client, self.settings.dmp, heartbeat=True)
 
     def _psc_client(self):
         from drimbox.psc.client import PscClient

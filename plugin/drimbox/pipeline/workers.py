@@ -84,6 +84,8 @@ class Workers:
         if self.publisher is not None:
             for n in range(self.publisher_threads):
                 self._spawn(f"drimbox-publish-{n}", self._publish_loop)
+            if self.publisher.heartbeat:
+                self._spawn("drimbox-leases", self._heartbeat_loop)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -149,6 +151,16 @@ class Workers:
                 self._publisher_wake.set()
                 if self.on_manifest and result.new_manifest:
                     self.on_manifest(result.new_manifest)
+
+    def _heartbeat_loop(self) -> None:
+        publisher = self.publisher
+        assert publisher is not None  # started only with a publisher
+        period = publisher.HEARTBEAT_LEASE_SECONDS / 3
+        while not self._stop.wait(period):
+            try:
+                publisher.renew_leases()
+            except Exception:
+                log.exception("renewing the publication leases failed; retrying")
 
     def _publish_loop(self) -> None:
         publisher = self.publisher

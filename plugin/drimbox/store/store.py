@@ -227,6 +227,13 @@ class Store:
                          " updated_at = ? WHERE id = ?", (worker, now + lease_seconds, now, row["id"]))
         return self.get_publication(row["id"])
 
+    def renew_claims(self, worker: str, *, lease_seconds: float) -> int:
+        """A live node extends the leases of the jobs its workers hold; a dead node's lapse and are taken over."""
+        cur = self.db.execute(
+            "UPDATE publications SET claimed_until = ? WHERE claimed_by = ? AND state = ?",
+            (self.clock() + lease_seconds, worker, PublicationState.QUEUED))
+        return cur.rowcount
+
     def next_publication_due(self) -> float | None:
         row = self.db.query_one("SELECT MIN(next_attempt_at) AS due FROM publications WHERE state = ?",
                                 (PublicationState.QUEUED,))

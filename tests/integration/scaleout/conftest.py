@@ -14,7 +14,7 @@ def postgres_server():
     yield from start_postgres()
 
 
-# TimeoutSeconds 3: a job the killed node had claimed is taken over when its lease ends (4 x 3 + 30 s)
+# a job the killed node had claimed is taken over when its lease lapses (30 s without the node's heartbeat)
 @pytest.fixture
 def two_nodes(tmp_path, pki, dmp_sim, postgres_server):
     box = start_box(tmp_path / "box", pki=pki, dmp_url=dmp_sim.url, nodes=2, ports=BoxPorts.free(),

@@ -168,3 +168,15 @@ def test_the_first_node_to_keep_a_shared_secret_wins(store_url, store):
     assert store.first_fact("gate_secret", "from-node-0") == "from-node-0"
     assert other.first_fact("gate_secret", "from-node-1") == "from-node-0"
     assert other.get_fact("gate_secret") == "from-node-0"
+
+
+def test_a_live_node_renews_its_leases_a_dead_one_lets_them_lapse(store, clock):
+    job = store.enqueue_publication(study_uid="A", kos_uid="k1", action="register")
+    assert store.claim_publication("node-a", lease_seconds=5).id == job
+    clock.now += 4
+    assert store.renew_claims("node-a", lease_seconds=5) == 1
+    assert store.renew_claims("node-b", lease_seconds=5) == 0
+    clock.now += 3  # past the first lease, within the renewed one
+    assert store.claim_publication("node-b", lease_seconds=5) is None
+    clock.now += 3  # node-a stopped renewing
+    assert store.claim_publication("node-b", lease_seconds=5).claimed_by == "node-b"
