@@ -110,7 +110,7 @@ def test_a_registration_in_flight_on_a_killed_node_is_not_sent_twice(two_nodes, 
     operator = BoxClient(box)
     content, folder = new_study(tmp_path, "in-flight", series=(("CT", 2),))
     store_to(box, 1, sorted(folder.glob("*.dcm")))
-    dmp_sim.faults.configure("slow", delay_seconds=2.5, count=1)  # under the box's DMP timeout (3 s)
+    dmp_sim.faults.configure("slow", delay_seconds=2.5, count=1)  # under the box's DMP timeout
     try:
         send_report(box, 1, make_oru(report_for(content)))
 
@@ -125,6 +125,7 @@ def test_a_registration_in_flight_on_a_killed_node_is_not_sent_twice(two_nodes, 
                  what="the registration reaching the DMP")
         time.sleep(0.5)  # its body read, the DMP is waiting its 2.5 s
         box.kill_node(node)  # the lot gets registered, the node never hears of it
+        killed_at = time.monotonic()
     finally:
         dmp_sim.faults.configure("none")
 
@@ -132,6 +133,7 @@ def test_a_registration_in_flight_on_a_killed_node_is_not_sent_twice(two_nodes, 
     done = wait_for(lambda: next((j for j in operator.study(content.study_uid)["publications"]
                                   if j["action"] == "register" and j["state"] == "done"), None),
                     timeout=120, what="the surviving node recording the registration")
+    assert time.monotonic() - killed_at < 50  # the lease lapsed without the dead node's heartbeat
     assert done["attempts"] == 2 and done["id"] == job["id"]
     documents = [d for d in (x.summary() for x in dmp_sim.store.all_documents())
                  if d["kind"] == "KOS" and any(content.study_uid in r for r in d["referenceIds"])]
