@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -184,6 +186,14 @@ def run_config(label: str, engine: str | None, nodes: int, root: Path, pki: dict
             "xact_per_request": [(b - a) / requests_done for a, b in zip(xact2, xact3, strict=True)]}
 
 
+class RemovedFolder:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def stop(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def pb_session(verify: str, cert: tuple[str, str]):
     import requests
 
@@ -227,10 +237,10 @@ def main() -> int:
         psc_server = pki["servers"]["psc-sim"]
         psc = cleanup.add(PscSimulator(tls_cert=psc_server["fullchain"], tls_key=psc_server["key"],
                                        token_lifetime=3600).start())
-        import tempfile
-
-        postgres = cleanup.add(PostgresServer(Path(tempfile.mkdtemp(prefix="drimbox-bench-pg-")),
-                                              port=c.free_port()).start())
+        # its own folder: as root the server runs as the postgres account, which cannot enter the 0700 scratch
+        pg_dir = Path(tempfile.mkdtemp(prefix="drimbox-bench-pg-"))
+        cleanup.add(RemovedFolder(pg_dir))  # stopped last: after the server
+        postgres = cleanup.add(PostgresServer(pg_dir, port=c.free_port()).start())
         for label, engine, nodes in CONFIGS:
             results.append(run_config(label, engine, nodes, run_dir, pki, whitelist, psc, args, cleanup, postgres))
             r = results[-1]
