@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
-APT_PACKAGES=(orthanc orthanc-python orthanc-dicomweb nginx-light dcmtk dicom3tools openssl chromium xmlsec1)
+APT_PACKAGES=(orthanc orthanc-python orthanc-dicomweb orthanc-postgresql postgresql nginx-light dcmtk dicom3tools openssl chromium xmlsec1)
 # npm fetches the pinned OHIF package; any npm will do (Debian's conflicts with a Node.js installed otherwise).
 command -v npm >/dev/null || APT_PACKAGES+=(npm)
 SUDO=""

@@ -63,7 +63,7 @@ class Box:
         if not settings.edge.proxy_secret_file:
             log.warning("no DRIMbox.Edge.ProxySecretFile: every request through nginx will be refused")
         self.rest = OrthancRest(orthanc_url, self.internal_secret)
-        self.reader = PacsReader(self.rest, self.store)
+        self.reader = PacsReader(self.rest, self.store, quiet_seconds=settings.publication.study_quiet_seconds)
         # the source pipeline: Orthanc's changes and the HL7 intake schedule studies, worker threads reconcile
         # them into manifests and publish those
         self.studies = StudyQueue(self.store.clock)
@@ -78,7 +78,8 @@ class Box:
         self.workers = Workers(
             self.store, self.studies, self.reconciler, self.follower, self.publisher,
             reconcile_threads=settings.publication.worker_threads,
-            follower_poll_seconds=settings.publication.changes_poll_seconds)
+            follower_poll_seconds=settings.publication.changes_poll_seconds,
+            sweep_seconds=settings.publication.sweep_seconds)
         self.intake = ReportIntake(self.store, self._study_summary, self.studies.schedule, settings.publication,
                                    quota=MessageQuota(settings.hl7.message_store_quota_bytes,
                                                       settings.hl7.min_free_disk_bytes, settings.data_dir))
@@ -129,8 +130,7 @@ class Box:
     def _gate_secret(self) -> bytes:
         stored = self.store.get_fact("gate_secret")
         if stored is None:
-            stored = secrets.token_hex(32)
-            self.store.set_fact("gate_secret", stored)
+            stored = self.store.first_fact("gate_secret", secrets.token_hex(32))
         return bytes.fromhex(stored)
 
     def _publisher(self) -> Publisher | None:
@@ -140,7 +140,8 @@ class Box:
 
         self.dmp_timing = TimedDmp(DmpClient(self.settings.dmp, self.settings.identity))
         return Publisher(self.store, self.dmp_timing, self.settings.dmp,
-                         on_attempt=lambda job: self.store.add_audit(attempt_event(job).to_row()))
+                         on_attempt=lambda job: self.store.add_audit(attempt_event(job).to_row()),
+                         heartbeat=True)
 
     def _psc_client(self):
         from drimbox.psc.client import PscClient

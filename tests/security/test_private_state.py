@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from drimbox.store.database import Database
+from drimbox.store.database import SqliteDatabase as Database
 
 
 def mode(path) -> int:

@@ -25,6 +25,11 @@ def register(subparsers) -> None:
                         help="seconds without new instance before a study counts as complete (Orthanc StableAge)")
     parser.add_argument("--two-boxes", action="store_true",
                         help="start box-a and box-b (a two-box DRIM-M network on one machine)")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="keep the box's store and Orthanc's index in a private PostgreSQL (started here)")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="Orthanc nodes per box behind its one nginx, sharing PostgreSQL and the DICOM storage "
+                             "(needs --postgresql)")
     parser.set_defaults(func=run)
 
 
@@ -33,8 +38,12 @@ def run(args) -> int:
     from drimbox.launcher.processes import ProcessError
 
     names = ("box-a", "box-b") if args.two_boxes else ("box-a",)
+    if args.nodes < 1 or (args.nodes > 1 and not args.postgresql):
+        print("drimbox run: --nodes N (N >= 2) needs --postgresql: SQLite cannot be shared between nodes")
+        return 2
     network = LocalNetwork(args.data_dir or default_data_dir(), box_names=names,
-                           simulators=not args.no_simulators, stable_age=args.stable_age)
+                           simulators=not args.no_simulators, stable_age=args.stable_age,
+                           postgresql=args.postgresql, nodes=args.nodes)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -49,7 +58,7 @@ def run(args) -> int:
         while not stop.is_set():
             stop.wait(1.0)
             dead = [b.name for b in network.boxes.values()
-                    if not all(p is not None and p.running for p in (b.orthanc, b.nginx))]
+                    if not (all(o.running for o in b.orthancs) and b.nginx and b.nginx.running)]
             dead += [p.name for p in network.processes if not p.running]
             if dead:
                 print(f"drimbox run: {', '.join(dead)} stopped unexpectedly; see the logs. Stopping.")

@@ -85,3 +85,9 @@ class PublicationSettings:
     worker_threads: int = 2
     # Poll period of the /changes cursor (the stable-study event alone is not durable).
     changes_poll_seconds: float = 5.0
+    # Period of the sweep that looks again at every study durably marked pending (and reports waiting for images):
+    # with several nodes, how soon a surviving node takes over what a dead node had noted.
+    sweep_seconds: float = 300.0
+    # Several Orthanc on one index: each knows only the studies it received itself as unstable, so a study
+    # counts as stable only once its LastUpdate (shared) is this many seconds old too; 0: Orthanc's IsStable alone.
+    study_quiet_seconds: float = 0.0

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import secrets
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import requests
 from drimbox.config.edge import DicomSettings, EdgeSettings
 from drimbox.config.fields import read_section
 from drimbox.launcher.edge import METHOD_OVERRIDE_HEADERS, TLS12_CIPHERS, content_security_policies
-from drimbox.launcher.ports import BoxPorts
+from drimbox.launcher.ports import BoxPorts, NodePorts
 from drimbox.launcher.processes import ManagedProcess, ProcessError, wait_for_port
 
 ORTHANC = "/usr/sbin/Orthanc"
@@ -24,6 +25,7 @@ NGINX = "/usr/sbin/nginx"
 PLUGINS_DIR = Path("/usr/share/orthanc/plugins")
 # Never the GDCM plugin: it crashes Orthanc when transcoding JPEG-LS (docs/operations.md).
 PLUGINS = ("libOrthancPython.so", "libOrthancDicomWeb.so")
+POSTGRESQL_INDEX_PLUGIN = "libOrthancPostgreSQLIndex.so"
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN_SCRIPT = REPO / "plugin" / "drimbox_plugin.py"
 OPERATOR_USER = "operator"
@@ -74,9 +76,20 @@ class BoxInstance:
     # DICOM senders (DRIMbox.Dicom.Modalities); None: the demo sender, SENDER_AET from this machine
     modalities: dict | None = None
     orthanc_options: dict = field(default_factory=dict)
+    # Scale-out: the plugin's store and Orthanc's index on PostgreSQL; ``nodes`` Orthanc processes share them
+    # and the DICOM storage folder, behind this box's one nginx. None: SQLite, one node.
+    store_url: str | None = None
+    orthanc_index_url: str | None = None
+    nodes: int = 1
+    node_ports: tuple[NodePorts, ...] = ()  # nodes 1..n-1; default: the node 0 ports plus the node's index
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
+        if self.nodes > 1 and not (self.store_url and self.orthanc_index_url):
+            raise ValueError("several nodes need the store and Orthanc's index on PostgreSQL (SQLite is not shared)")
+        if not self.node_ports:
+            self.node_ports = tuple(NodePorts.after(self.ports, i) for i in range(1, self.nodes))
+        self.orthancs: list[ManagedProcess] = []
         self.orthanc: ManagedProcess | None = None
         self.nginx: ManagedProcess | None = None
         if self.pki is None:
@@ -87,7 +100,16 @@ class BoxInstance:
     # --- paths and addresses --------------------------------------------------------------------
     @property
     def conf_dir(self) -> Path:
-        return self.data_dir / "orthanc.d"
+        return self.node_conf_dir(0)
+
+    def node_conf_dir(self, node: int) -> Path:
+        return self.data_dir / ("orthanc.d" if node == 0 else f"orthanc.d-node{node}")
+
+    def node(self, node: int) -> NodePorts:
+        """The ports of one node (node 0 uses the box's own)."""
+        if node == 0:
+            return NodePorts(self.ports.orthanc_http, self.ports.dicom, self.ports.hl7)
+        return self.node_ports[node - 1]
 
     @property
     def log_dir(self) -> Path:
@@ -155,17 +177,18 @@ class BoxInstance:
         return session
 
     # --- configuration --------------------------------------------------------------------------
-    def drimbox_settings(self) -> dict:
+    def drimbox_settings(self, node: int = 0) -> dict:
         state = self.data_dir / "state"
+        ports = self.node(node)
         section: dict[str, Any] = {
             "DataDir": str(state),
-            "OrthancUrl": self.orthanc_url,
+            "OrthancUrl": f"http://127.0.0.1:{ports.orthanc_http}",
             "Identity": {
                 "PublicDbUrl": self.db_url,
                 "PublicViewerUrl": self.vi_url,
                 "InstitutionName": f"DRIMbox {self.name}",
             },
-            "Hl7": {"Host": self.bind, "Port": self.ports.hl7},
+            "Hl7": {"Host": self.bind, "Port": ports.hl7},
             "Publication": {"ChangesPollSeconds": 2.0},
             "Dmp": {"Enabled": bool(self.dmp_url)},
             "Viewer": {"OhifDir": self.ohif_dir or ""},
@@ -175,6 +198,10 @@ class BoxInstance:
                 "demo-sender": {"AET": SENDER_AET, "Host": "127.0.0.1", "Port": 11112}}},
             "Operator": {"UsersFile": str(self.operator_users_file)},
         }
+        if self.store_url:
+            section["Store"] = self.store_url
+        if self.nodes > 1:
+            section["Publication"].update({"StudyQuietSeconds": self.stable_age, "SweepSeconds": 5.0})
         if self.dmp_url:
             section["Dmp"]["BaseUrl"] = self.dmp_url
         box = self._pki["boxes"][self.name]
@@ -197,8 +224,9 @@ class BoxInstance:
     def _edge(self) -> EdgeSettings:
         return read_section(EdgeSettings, self.drimbox_settings().get("Edge"), "DRIMbox.Edge")
 
-    def orthanc_configuration(self) -> dict:
+    def orthanc_configuration(self, node: int = 0) -> dict:
         storage = self.data_dir / "orthanc"
+        ports = self.node(node)
         # Orthanc 1.10 has no bind address for HTTP or DICOM: both listen on every interface. HTTP refuses
         # remote clients (RemoteAccessAllowed) and the plugin believes only requests carrying nginx's secret;
         # DICOM accepts only the declared modalities (DRIMbox.Dicom).
@@ -206,14 +234,14 @@ class BoxInstance:
             "Name": f"DRIMbox {self.name}",
             "StorageDirectory": str(storage / "storage"),
             "IndexDirectory": str(storage / "index"),
-            "HttpPort": self.ports.orthanc_http,
+            "HttpPort": ports.orthanc_http,
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
             "HttpCompressionEnabled": False,
             "KeepAlive": True,
             "TcpNoDelay": True,
             "DicomAet": self.aet,
-            "DicomPort": self.ports.dicom,
+            "DicomPort": ports.dicom,
             **self._dicom().orthanc_options(),
             "StableAge": self.stable_age,
             "Plugins": [str(PLUGINS_DIR / p) for p in PLUGINS],
@@ -224,6 +252,15 @@ class BoxInstance:
             # the consumer role's retrievals (Orthanc's DICOMweb client) verify source boxes with the test CA
             "HttpsCACertificates": self._pki["ca_bundle"],
         }
+        if self.orthanc_index_url:
+            config["Plugins"].append(str(PLUGINS_DIR / POSTGRESQL_INDEX_PLUGIN))
+            # Lock false: several Orthanc share the index (orthanc-postgresql >= 4.0 with Orthanc >= 1.9.2); the
+            # DICOM files stay in the shared StorageDirectory. One index connection would serialise every HTTP
+            # thread's lookups.
+            config["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False,
+                                    "ConnectionUri": self.orthanc_index_url, "Lock": False,
+                                    "MaximumConnectionRetries": 10, "ConnectionRetryInterval": 1,
+                                    "IndexConnectionsCount": 4}
         return deep_merge(config, self.orthanc_options)
 
     def write_configuration(self) -> None:
@@ -233,9 +270,11 @@ class BoxInstance:
         self.data_dir.chmod(0o700)
         for sub in ("orthanc", "logs", "run", "tmp", "state"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
-        self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "orthanc.json").write_text(json.dumps(self.orthanc_configuration(), indent=2))
-        (self.conf_dir / "drimbox.json").write_text(json.dumps({"DRIMbox": self.drimbox_settings()}, indent=2))
+        for node in range(self.nodes):
+            conf_dir = self.node_conf_dir(node)
+            conf_dir.mkdir(parents=True, exist_ok=True)
+            (conf_dir / "orthanc.json").write_text(json.dumps(self.orthanc_configuration(node), indent=2))
+            (conf_dir / "drimbox.json").write_text(json.dumps({"DRIMbox": self.drimbox_settings(node)}, indent=2))
         self._write_operator_users()
         self._write_viewer_config()
         nginx_conf = self.data_dir / "nginx.conf"
@@ -278,7 +317,8 @@ class BoxInstance:
         Path(ohif).mkdir(parents=True, exist_ok=True)
         return templates.get_template("nginx.conf.j2").render(
             run_dir=self.data_dir / "run", log_dir=self.log_dir, tmp_dir=self.data_dir / "tmp",
-            tls_cert=cert, tls_key=key, db_tls=self.db_tls_files(), orthanc_http_port=self.ports.orthanc_http,
+            tls_cert=cert, tls_key=key, db_tls=self.db_tls_files(),
+            orthanc_http_ports=[self.node(n).orthanc_http for n in range(self.nodes)],
             bind=self.bind,
             admin_port=self.ports.admin, db_port=self.ports.db, vi_port=self.ports.vi,
             hsts=31536000, wado_path="/wado-rs",
@@ -294,10 +334,13 @@ class BoxInstance:
         self.write_configuration()
         # TCP_NODELAY=1: Debian's DCMTK leaves Nagle's algorithm on, which adds ~90 ms to every C-STORE
         env = dict(os.environ, DRIMBOX_SITE_PACKAGES=site_packages(), TCP_NODELAY="1")
-        self.orthanc = ManagedProcess("Orthanc", [ORTHANC, str(self.conf_dir)], log_path=self.log_dir / "orthanc.log",
-                                      env=env)
-        self.orthanc.start()
-        self.orthanc.wait_until(self._orthanc_ready, timeout, "answering on its HTTP port")
+        self.orthancs = [
+            ManagedProcess("Orthanc" if n == 0 else f"Orthanc node {n}", [ORTHANC, str(self.node_conf_dir(n))],
+                           log_path=self.log_dir / ("orthanc.log" if n == 0 else f"orthanc-node{n}.log"), env=env)
+            for n in range(self.nodes)]
+        self.orthanc = self.orthancs[0]
+        for node in range(self.nodes):  # one after the other: the first creates the shared index's schema
+            self.start_node(node, timeout)
         self.nginx = ManagedProcess(
             "nginx", [NGINX, "-c", str(self.data_dir / "nginx.conf"), "-p", str(self.data_dir), "-g", "daemon off;"],
             log_path=self.log_dir / "nginx.out")
@@ -305,22 +348,32 @@ class BoxInstance:
         self.nginx.wait_until(lambda: wait_for_port(self.bind, self.ports.admin), timeout, "listening")
         return self
 
-    def _orthanc_ready(self) -> bool:
-        if not wait_for_port("127.0.0.1", self.ports.orthanc_http):
+    def start_node(self, node: int, timeout: float = 60.0) -> None:
+        process = self.orthancs[node]
+        process.start()
+        process.wait_until(lambda: self._orthanc_ready(node), timeout, "answering on its HTTP port")
+
+    def kill_node(self, node: int) -> None:
+        """Stop one node the hard way (a crash or a power cut: no clean shutdown)."""
+        self.orthancs[node].stop(timeout=5, sig=signal.SIGKILL)
+
+    def _orthanc_ready(self, node: int = 0) -> bool:
+        ports = self.node(node)
+        if not wait_for_port("127.0.0.1", ports.orthanc_http):
             return False
         # 403 from the plugin's filter proves the plugin is loaded and deciding
-        status = requests.get(self.orthanc_url + "/system", timeout=2).status_code
+        status = requests.get(f"http://127.0.0.1:{ports.orthanc_http}/system", timeout=2).status_code
         if status != 403:
             raise ProcessError(f"Orthanc answered {status} to an unauthenticated request: "
                                "the plugin filter is not active")
-        hl7_enabled = self.drimbox_settings()["Hl7"].get("Enabled", True)
-        return wait_for_port(self.bind, self.ports.hl7) if hl7_enabled else True
+        hl7_enabled = self.drimbox_settings(node)["Hl7"].get("Enabled", True)
+        return wait_for_port(self.bind, ports.hl7) if hl7_enabled else True
 
     def stop(self) -> None:
         if self.nginx:
             self.nginx.stop()
-        if self.orthanc:
-            self.orthanc.stop(timeout=30)
+        for process in reversed(self.orthancs):
+            process.stop(timeout=30)
 
     def restart_orthanc(self, timeout: float = 60.0) -> None:
         assert self.orthanc is not None, "the box was never started"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import functools
+import hashlib
+import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 
 from drimbox.crypto.pki import create_test_pki
 from drimbox.launcher.box_instance import REPO, BoxInstance
-from drimbox.launcher.ports import BoxPorts, SimulatorPorts
+from drimbox.launcher.ports import BoxPorts, SimulatorPorts, free_port
+from drimbox.launcher.postgres import PostgresServer
 from drimbox.launcher.processes import ManagedProcess, wait_for_port
 from drimbox.samples.whitelist import make_demo_whitelist
 
@@ -32,12 +35,19 @@ class LocalNetwork:
     box_ports: dict[str, BoxPorts] = field(default_factory=dict)
     stable_age: int = 10
     host: str = "localhost"
+    # scale-out: every box keeps its store and Orthanc's index in one private PostgreSQL, with ``nodes`` nodes
+    postgresql: bool = False
+    nodes: int = 1
+    postgres_port: int = 5433
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
         self.processes: list[ManagedProcess] = []
         self.boxes: dict[str, BoxInstance] = {}
         self.pki: dict | None = None
+        self.postgres: PostgresServer | None = None
+        if self.nodes > 1 and not self.postgresql:
+            raise ValueError("several nodes share their state through PostgreSQL: add --postgresql")
 
     @property
     def dmp_url(self) -> str:
@@ -61,6 +71,8 @@ class LocalNetwork:
                    for name, ports in planned.items()}
         whitelist.write_bytes(make_demo_whitelist(self.pki, members))
         try:
+            if self.postgresql:
+                self._start_postgres()
             for name, ports in planned.items():
                 box = BoxInstance(self.data_dir / name, ports=ports, name=name, pki=self.pki,
                                   dmp_url=self.dmp_url if self.simulators else None,
@@ -68,13 +80,32 @@ class LocalNetwork:
                                   whitelist=str(whitelist), ohif_dir=default_ohif_dir() or None,
                                   stable_age=self.stable_age, aet=name.upper().replace("-", ""), host=self.host,
                                   # with the simulators this is a test network: RIS-like launch pages for testers
-                                  settings={"Consumer": {"LaunchPage": self.simulators}})
+                                  settings={"Consumer": {"LaunchPage": self.simulators}},
+                                  **self._scale_out(name))
                 self.boxes[name] = box
                 box.start()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _postgres_dir(self) -> Path:
+        if os.geteuid() != 0:
+            return self.data_dir / "postgres"
+        # as root the server runs as Debian's postgres account, which cannot enter root's home
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        return Path("/var/tmp") / f"drimbox-postgres-{digest}"
+
+    def _start_postgres(self) -> None:
+        port = self.postgres_port if not wait_for_port("127.0.0.1", self.postgres_port) else free_port()
+        self.postgres = PostgresServer(self._postgres_dir(), port=port).start()
+
+    def _scale_out(self, name: str) -> dict:
+        if self.postgres is None:
+            return {}
+        base = name.replace("-", "_")
+        return {"store_url": self.postgres.create_database(f"{base}_store"),
+                "orthanc_index_url": self.postgres.create_database(f"{base}_orthanc"), "nodes": self.nodes}
 
     def _start_simulators(self, pki: dict) -> None:
         dmp_server, psc_server = pki["servers"]["dmp-sim"], pki["servers"]["psc-sim"]
@@ -91,13 +122,15 @@ class LocalNetwork:
         for process, port in ((dmp, self.sim_ports.dmp), (psc, self.sim_ports.psc)):
             process.start()
             self.processes.append(process)
-            process.wait_until(functools.partial(wait_for_port, "127.0.0.1", port), 30, "listening")
+            process.wait_until(partial(wait_for_port, "127.0.0.1", port), 30, "listening")
 
     def stop(self) -> None:
         for box in reversed(list(self.boxes.values())):
             box.stop()
         for process in reversed(self.processes):
             process.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
 
     def describe(self) -> str:
         lines = []
@@ -117,6 +150,13 @@ class LocalNetwork:
                   if self.simulators else []),
                 f"  Data and logs               : {box.data_dir}",
             ]
+            for node in range(1, box.nodes):
+                ports = box.node(node)
+                lines.append(f"  Node {node}                      : DICOM port {ports.dicom}, HL7 port {ports.hl7}, "
+                             f"Orthanc HTTP 127.0.0.1:{ports.orthanc_http} (same nginx entries)")
+            if box.store_url:
+                lines.append(f"  PostgreSQL                  : store {box.store_url}, Orthanc index "
+                             f"{box.orthanc_index_url}")
         if self.simulators:
             lines += [
                 "Simulators",

@@ -32,6 +32,23 @@ class BoxPorts:
 
 
 @dataclass(frozen=True)
+class NodePorts:
+    """What each further node of a box needs of its own (nginx and the public entries stay shared)."""
+
+    orthanc_http: int
+    dicom: int
+    hl7: int
+
+    @classmethod
+    def free(cls) -> "NodePorts":
+        return cls(**{f.name: free_port() for f in fields(cls)})
+
+    @classmethod
+    def after(cls, ports: BoxPorts, index: int) -> "NodePorts":
+        return cls(ports.orthanc_http + index, ports.dicom + index, ports.hl7 + index)
+
+
+@dataclass(frozen=True)
 class SimulatorPorts:
     dmp: int = 8445
     psc: int = 8446

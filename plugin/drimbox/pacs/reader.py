@@ -8,6 +8,8 @@ call) and reads their SOP classes from the store; only instances the recorder mi
 
 from __future__ import annotations
 
+import calendar
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable
@@ -26,11 +28,22 @@ class PacsStudy:
     is_stable: bool
 
 
+def orthanc_time(text: str) -> float:
+    """Orthanc's ``LastUpdate`` (UTC, ``YYYYMMDDTHHMMSS``) as a Unix time; 0 when unreadable."""
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y%m%dT%H%M%S")))
+    except ValueError:
+        return 0.0
+
+
 class PacsReader:
-    def __init__(self, rest: OrthancRest, store: Store, *, lookup_threads: int = 4):
+    def __init__(self, rest: OrthancRest, store: Store, *, lookup_threads: int = 4, quiet_seconds: float = 0.0,
+                 clock=time.time):
         self.rest = rest
         self.store = store
         self.lookup_threads = lookup_threads
+        self.quiet_seconds = quiet_seconds
+        self.clock = clock
 
     def find_study(self, study_uid: str) -> PacsStudy | None:
         matches = self.rest.post_json("/tools/lookup", study_uid)
@@ -46,7 +59,10 @@ class PacsReader:
             if error.status == 404:
                 return None
             raise
-        return PacsStudy(orthanc_id, study["MainDicomTags"].get("StudyInstanceUID", ""), bool(study.get("IsStable")))
+        stable = bool(study.get("IsStable"))
+        if stable and self.quiet_seconds > 0:  # another node may be receiving it: its last image tells
+            stable = self.clock() - orthanc_time(study.get("LastUpdate", "")) >= self.quiet_seconds
+        return PacsStudy(orthanc_id, study["MainDicomTags"].get("StudyInstanceUID", ""), stable)
 
     def learn_instances(self, orthanc_ids: Iterable[str]) -> dict[str, InstanceFact]:
         """Read through the REST API the instances whose facts the store lacks; returns every fact known."""

@@ -7,17 +7,16 @@ cursor: the live path and the catch-up after a restart are the same code.
 
 from __future__ import annotations
 
-import calendar
 import logging
-import time
 from dataclasses import dataclass, field
 
-from drimbox.pacs.reader import PacsReader
+from drimbox.pacs.reader import PacsReader, orthanc_time
 from drimbox.pacs.rest import OrthancRest, OrthancRestError
 from drimbox.store import Store
 
 log = logging.getLogger("drimbox.changes")
 CURSOR_FACT = "orthanc_changes_cursor"
+CURSOR_LOCK = "changes-cursor"
 
 
 @dataclass
@@ -52,7 +51,14 @@ class ChangeFollower:
         return int(self.store.get_fact(CURSOR_FACT, "0") or 0)
 
     def poll(self) -> int:
-        """Process every change since the cursor; returns how many stable studies were seen."""
+        """Process every change since the cursor; returns how many stable studies were seen.
+
+        One node at a time: a node finding the cursor taken returns at once (the holder reads to the end of the
+        log, and the next poll catches what arrives after it)."""
+        with self.store.exclusive(CURSOR_LOCK, wait=False) as mine:
+            return self._poll() if mine else 0
+
+    def _poll(self) -> int:
         seen = 0
         while True:
             cursor = self.cursor
@@ -89,7 +95,7 @@ class ChangeFollower:
                 raise
             manifest = self.store.current_manifest(record.study_uid)
             # LastUpdate has a one-second resolution: images of the manifest's own second count as newer
-            if manifest is None or _orthanc_time(info.get("LastUpdate", "")) >= int(manifest.created_at):
+            if manifest is None or orthanc_time(info.get("LastUpdate", "")) >= int(manifest.created_at):
                 self.store.mark_pending(record.study_uid)
                 self.on_stable_study(record.study_uid)
                 scheduled += 1
@@ -106,10 +112,3 @@ class ChangeFollower:
                 self.store.mark_pending(study_uid)
                 self.on_stable_study(study_uid)
 
-
-def _orthanc_time(text: str) -> float:
-    """Orthanc's ``LastUpdate`` (UTC, ``YYYYMMDDTHHMMSS``) as a Unix time; 0 when unreadable."""
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y%m%dT%H%M%S")))
-    except ValueError:
-        return 0.0

@@ -9,6 +9,7 @@ so the box never leaves two Approved manifests for one study.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
 import threading
@@ -43,17 +44,24 @@ class DmpStatus:
 
 
 class Publisher:
+    # With a heartbeat (renew_leases, from the workers) a claim needs only a short lease: a node that dies leaves
+    # its job to another node within this time instead of the whole worst-case duration of a publication.
+    HEARTBEAT_LEASE_SECONDS = 30.0
+
     def __init__(self, store: Store, dmp: DmpGateway, settings: DmpSettings, *, worker_name: str | None = None,
-                 on_attempt: Callable[[PublicationRecord], None] | None = None):
+                 on_attempt: Callable[[PublicationRecord], None] | None = None, heartbeat: bool = False):
         self.store = store
         self.dmp = dmp
         self.settings = settings
-        self.worker_name = worker_name or f"{socket.gethostname()}:{threading.get_ident()}"
+        self.heartbeat = heartbeat
+        # the process id tells nodes of one machine apart
+        self.worker_name = worker_name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.on_attempt = on_attempt  # told of each attempt's outcome (the job as the attempt left it)
 
     def run_once(self) -> PublicationRecord | None:
         """Carry out one due job, if any; returns it (as claimed)."""
-        job = self.store.claim_publication(self.worker_name, lease_seconds=self.settings.timeout_seconds * 4 + 30)
+        lease = self.HEARTBEAT_LEASE_SECONDS if self.heartbeat else self.settings.timeout_seconds * 4 + 30
+        job = self.store.claim_publication(self.worker_name, lease_seconds=lease)
         if job is None:
             return None
         try:
@@ -87,6 +95,12 @@ class Publisher:
                 except Exception:
                     log.exception("publication %s: recording the attempt failed", job.id)
         return job
+
+    def renew_leases(self) -> int:
+        """Called every third of the lease while this node lives."""
+        if not self.heartbeat:
+            return 0
+        return self.store.renew_claims(self.worker_name, lease_seconds=self.HEARTBEAT_LEASE_SECONDS)
 
     def _backoff(self, attempts: int) -> float:
         base = self.settings.retry_initial_seconds * (2 ** max(attempts - 1, 0))

@@ -59,6 +59,8 @@ class Workers:
         if publisher is not None:
             for n in range(self.publisher_threads):
                 self._spawn(f"drimbox-publish-{n}", lambda: self._publish_loop(publisher))
+            if publisher.heartbeat:
+                self._spawn("drimbox-leases", lambda: self._heartbeat_loop(publisher))
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -107,7 +109,8 @@ class Workers:
             if study_uid is None:
                 return
             try:
-                result = self.reconciler.reconcile(study_uid)
+                with self.store.exclusive(f"study:{study_uid}"):  # another node may be reconciling it too
+                    result = self.reconciler.reconcile(study_uid)
             except Exception:
                 log.exception("reconcile %s crashed", study_uid)
                 continue
@@ -120,6 +123,14 @@ class Workers:
                 self._publisher_wake.set()
                 if self.on_manifest and result.new_manifest:
                     self.on_manifest(result.new_manifest)
+
+    def _heartbeat_loop(self, publisher: Publisher) -> None:
+        period = publisher.HEARTBEAT_LEASE_SECONDS / 3
+        while not self._stop.wait(period):
+            try:
+                publisher.renew_leases()
+            except Exception:
+                log.exception("renewing the publication leases failed; retrying")
 
     def _publish_loop(self, publisher: Publisher) -> None:
         while not self._stop.is_set():

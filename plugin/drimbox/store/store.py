@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ContextManager, Iterable
 
 from drimbox.store.database import Database, open_database
 from drimbox.store.records import (
@@ -27,6 +27,10 @@ class Store:
     @classmethod
     def open(cls, url: str, clock: Callable[[], float] = time.time) -> "Store":
         return cls(open_database(url), clock)
+
+    def exclusive(self, name: str, *, wait: bool = True) -> ContextManager[bool]:
+        """A named lock shared by every node on this store (the change cursor, a study being reconciled)."""
+        return self.db.exclusive(name, wait=wait)
 
     # --- messages -------------------------------------------------------------------------------
     def add_message(self, *, channel: str, raw: bytes, message_type: str = "", control_id: str = "",
@@ -207,19 +211,28 @@ class Store:
     def claim_publication(self, worker: str, *, lease_seconds: float = 120.0) -> PublicationRecord | None:
         """Take the oldest due job whose study has no earlier unfinished job; leases expire if a worker dies."""
         now = self.clock()
-        with self.db.transaction() as conn:
+        # Row locks, not the writer lock: on PostgreSQL nodes claim side by side, each skipping the rows another
+        # is claiming; a claimed job stays queued (with its lease) so later jobs of its study still wait.
+        with self.db.transaction(serialized=False) as conn:
             row = conn.execute(
                 "SELECT p.* FROM publications p WHERE p.state = ? AND p.next_attempt_at <= ?"
                 " AND (p.claimed_until IS NULL OR p.claimed_until < ?)"
                 " AND NOT EXISTS (SELECT 1 FROM publications q WHERE q.study_uid = p.study_uid AND q.id < p.id"
                 "                 AND q.state = ?)"
-                " ORDER BY p.next_attempt_at, p.id LIMIT 1",
+                " ORDER BY p.next_attempt_at, p.id LIMIT 1" + self.db.skip_locked,
                 (PublicationState.QUEUED, now, now, PublicationState.QUEUED)).fetchone()
             if row is None:
                 return None
             conn.execute("UPDATE publications SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1,"
                          " updated_at = ? WHERE id = ?", (worker, now + lease_seconds, now, row["id"]))
         return self.get_publication(row["id"])
+
+    def renew_claims(self, worker: str, *, lease_seconds: float) -> int:
+        """A live node extends the leases of the jobs its workers hold; a dead node's lapse and are taken over."""
+        cur = self.db.execute(
+            "UPDATE publications SET claimed_until = ? WHERE claimed_by = ? AND state = ?",
+            (self.clock() + lease_seconds, worker, PublicationState.QUEUED))
+        return cur.rowcount
 
     def next_publication_due(self) -> float | None:
         row = self.db.query_one("SELECT MIN(next_attempt_at) AS due FROM publications WHERE state = ?",
@@ -371,6 +384,15 @@ class Store:
             "INSERT INTO facts (key, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (key, value, self.clock()))
+
+    def first_fact(self, key: str, value: str) -> str:
+        """Keep ``value`` under ``key`` unless one is there already; returns the value in force. Secrets every
+        node must share (several nodes may start at once: the first write wins, the others read it)."""
+        self.db.execute("INSERT OR IGNORE INTO facts (key, value, updated_at) VALUES (?, ?, ?)",
+                        (key, value, self.clock()))
+        kept = self.get_fact(key)
+        assert kept is not None  # inserted just above, or there already
+        return kept
 
     # --- instance facts (keyed by Orthanc id) -----------------------------------------------------
     def instance_facts(self, orthanc_ids: Iterable[str]) -> dict[str, InstanceFact]:

@@ -91,8 +91,7 @@ class LocalSigner:
             key = ec.generate_private_key(ec.SECP256R1())
             pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption()).decode()
-            self.store.set_fact(LOCAL_KEY_FACT, pem)
-            pem = self.store.get_fact(LOCAL_KEY_FACT)  # another node may have won the race
+            pem = self.store.first_fact(LOCAL_KEY_FACT, pem)  # another node may have won the race
         return pem
 
     def public_pem(self) -> str:

@@ -94,8 +94,7 @@ class ViewerApi:
     def _secret(self) -> bytes:
         stored = self.store.get_fact(SECRET_FACT)
         if stored is None:
-            self.store.set_fact(SECRET_FACT, secrets.token_hex(32))
-            stored = self.store.get_fact(SECRET_FACT)
+            stored = self.store.first_fact(SECRET_FACT, secrets.token_hex(32))
         return bytes.fromhex(stored)
 
     def register(self, router: Router) -> None:

@@ -12,6 +12,7 @@ from joserfc import jws, jwt
 from joserfc.jwk import OctKey, RSAKey
 
 from drimbox.config.fields import SettingsError, read_section
+from drimbox.store import Store
 from drimbox.web.patient_tokens import LocalSigner, PatientTokenVerifier, TokenRefused, load_verification_keys
 from drimbox.web.settings import ViewerSettings
 from drimbox.web.viewer_session import ViewerSession, cookie_name, decide, seal_session
@@ -49,19 +50,8 @@ def test_decision_names_the_rebuilt_uri_and_refuses_what_it_cannot_rebuild():
         assert decide("GET", uri, "", SECRET).status == 401
 
 
-class FakeStore:
-    def __init__(self):
-        self.facts = {}
-
-    def get_fact(self, key, default=None):
-        return self.facts.get(key, default)
-
-    def set_fact(self, key, value):
-        self.facts[key] = value
-
-
-def test_local_tokens_verify_and_are_bound_to_study_and_audience():
-    signer = LocalSigner(FakeStore(), "https://vi/drimbox/patient-links")
+def test_local_tokens_verify_and_are_bound_to_study_and_audience(tmp_path):
+    signer = LocalSigner(Store.open(f"sqlite:///{tmp_path}/drimbox.db"), "https://vi/drimbox/patient-links")
     verifier = PatientTokenVerifier(audience="https://vi", local=signer)
     token = signer.issue(audience="https://vi", study_uid=UID, accession="A1", report_id="R1", subject="pat")
     assert verifier.verify(token, study_uid=UID, accession="A1", report_id="R1").subject == "pat"
