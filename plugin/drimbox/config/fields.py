@@ -6,6 +6,10 @@ import dataclasses
 import typing
 from typing import Any
 
+from drimbox.util.setting import setting
+
+__all__ = ["SettingsError", "camel", "coerce", "read_section", "setting"]
+
 
 class SettingsError(ValueError):
     """A configuration value is missing or wrong; the message names the key and the fix."""
