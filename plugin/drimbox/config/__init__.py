@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from drimbox.audit.settings import AuditSettings
 from drimbox.config.edge import DicomSettings, EdgeSettings
 from drimbox.config.fields import SettingsError, read_section, setting
 from drimbox.config.sections import (
@@ -56,6 +57,8 @@ class Settings:
                                          doc="the operator (admin) entry: users, sessions, failed-login locks")
     consumer: ConsumerSettings = setting(factory=ConsumerSettings, section=ConsumerSettings,
                                          doc="the consumer role: appel contextuel, retrieval, cache, import")
+    audit: AuditSettings = setting(factory=AuditSettings, section=AuditSettings,
+                                   doc="the audit trail: how long it stays in the store, where it is archived")
 
     def validate(self, path: str) -> None:
         from drimbox.config.production import DEPLOYMENTS

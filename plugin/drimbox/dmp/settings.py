@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drimbox.config.fields import SettingsError
-from drimbox.util.setting import setting
+from drimbox.util.setting import SettingsError, setting
 
 AUTH_MODES = ("DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE", "AIR_PS", "AIR_PAT")
 

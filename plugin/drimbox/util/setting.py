@@ -1,10 +1,14 @@
-"""The field helper of every settings dataclass (a leaf module: each package's settings import it without
-pulling in ``drimbox.config``, which imports them)."""
+"""The field helper and the error of every settings dataclass (a leaf module: each package's settings import it
+without pulling in ``drimbox.config``, which imports them)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Callable
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or wrong; the message names the key and the fix."""
 
 
 def setting(default: Any = dataclasses.MISSING, doc: str = "", *, factory: Callable[[], Any] | None = None,
