@@ -25,6 +25,8 @@ def register(subparsers) -> None:
                         help="seconds without new instance before a study counts as complete (Orthanc StableAge)")
     parser.add_argument("--two-boxes", action="store_true",
                         help="start box-a and box-b (a two-box DRIM-M network on one machine)")
+    parser.add_argument("--log-max-mb", type=int, default=50,
+                        help="rotate each log (Orthanc, nginx, simulators) past this size, keeping 5 copies")
     parser.set_defaults(func=run)
 
 
@@ -34,7 +36,8 @@ def run(args) -> int:
 
     names = ("box-a", "box-b") if args.two_boxes else ("box-a",)
     network = LocalNetwork(args.data_dir or default_data_dir(), box_names=names,
-                           simulators=not args.no_simulators, stable_age=args.stable_age)
+                           simulators=not args.no_simulators, stable_age=args.stable_age,
+                           log_max_mb=args.log_max_mb)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from drimbox.crypto.pki import create_test_pki
 from drimbox.launcher.box_instance import REPO, BoxInstance
+from drimbox.launcher.log_rotation import LogRotation
 from drimbox.launcher.ports import BoxPorts, SimulatorPorts
 from drimbox.launcher.processes import ManagedProcess, wait_for_port
 from drimbox.samples.whitelist import make_demo_whitelist
@@ -32,12 +33,15 @@ class LocalNetwork:
     box_ports: dict[str, BoxPorts] = field(default_factory=dict)
     stable_age: int = 10
     host: str = "localhost"
+    log_max_mb: int = 50  # each log of the network is rotated past this size
+    log_keep: int = 5  # rotated copies kept per log
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
         self.processes: list[ManagedProcess] = []
         self.boxes: dict[str, BoxInstance] = {}
         self.pki: dict | None = None
+        self.log_rotation: LogRotation | None = None
 
     @property
     def dmp_url(self) -> str:
@@ -74,6 +78,8 @@ class LocalNetwork:
         except BaseException:
             self.stop()
             raise
+        self.log_rotation = LogRotation([self.data_dir / "logs", *(b.log_dir for b in self.boxes.values())],
+                                        max_bytes=self.log_max_mb * 1024 * 1024, keep=self.log_keep).start()
         return self
 
     def _start_simulators(self, pki: dict) -> None:
@@ -94,6 +100,8 @@ class LocalNetwork:
             process.wait_until(functools.partial(wait_for_port, "127.0.0.1", port), 30, "listening")
 
     def stop(self) -> None:
+        if self.log_rotation is not None:
+            self.log_rotation.stop()
         for box in reversed(list(self.boxes.values())):
             box.stop()
         for process in reversed(self.processes):
