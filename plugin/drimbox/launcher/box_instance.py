@@ -25,7 +25,7 @@ PLUGINS_DIR = Path("/usr/share/orthanc/plugins")
 # Never the GDCM plugin: it crashes Orthanc when transcoding JPEG-LS (docs/operations.md).
 PLUGINS = ("libOrthancPython.so", "libOrthancDicomWeb.so")
 REPO = Path(__file__).resolve().parents[3]
-PLUGIN_SCRIPT = REPO / "plugin" / "drimbox_plugin.py"
+PLUGIN_SCRIPT = REPO / "orthanc" / "drimbox_plugin.py"
 OPERATOR_USER = "operator"
 # The AE title the demo and the tests send DICOM from (declared as a modality of every launched box).
 SENDER_AET = "DRIMBOX-SCU"
