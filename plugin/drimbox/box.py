@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from drimbox import __version__
 from drimbox.audit.publication import attempt_event
+from drimbox.audit.retention import AuditArchiver
 from drimbox.config import Settings
 from drimbox.indicators import DailyExport
 from drimbox.metrics import Metrics, PeerAccessLog, TimedDmp
@@ -124,8 +125,19 @@ class Box:
         self.reachability = Reachability(probes_from_settings(settings, self._whitelist_domains))
         self.indicators = DailyExport(self.store, Path(settings.data_dir) / "indicators", clock=time.time) \
             if settings.data_dir else None
+        self.audit_archiver = self._audit_archiver()
         Dashboard(self.store, status=self.status, metrics=self.metrics,
                   reachability=self.reachability).register(self.router)
+
+    def _audit_archiver(self) -> AuditArchiver | None:
+        audit = self.settings.audit
+        if not audit.retention_days:
+            return None
+        folder = audit.archive_folder(self.settings.data_dir)
+        if not folder:
+            log.warning("no DRIMbox.Audit.ArchiveDir nor DataDir: the audit trail stays in the store")
+            return None
+        return AuditArchiver(self.store, Path(folder), audit.retention_days, self.store.clock)
 
     def _gate_secret(self) -> bytes:
         stored = self.store.get_fact("gate_secret")
@@ -213,6 +225,9 @@ class Box:
         if self.consumer is not None and self.consumer.purger is not None:
             threading.Thread(target=self.consumer.purger.run_forever, name="drimbox-consumer-purge", daemon=True,
                              args=(self._stopping, self.settings.consumer.purge_interval_seconds)).start()
+        if self.audit_archiver is not None:
+            threading.Thread(target=self.audit_archiver.run_forever, name="drimbox-audit-archive", daemon=True,
+                             args=(self._stopping, self.settings.audit.archive_interval_minutes * 60)).start()
 
     def _rescan(self) -> None:
         try:

@@ -14,6 +14,7 @@ from drimbox.box import Box
 from drimbox.pacs.key_objects import KOS_SOP_CLASS
 from drimbox.config import SettingsError, check_deployment, load_settings
 from drimbox.metrics import MetricsPusher
+from drimbox.util.one_line import OneLineFormatter, one_line
 from drimbox.web.http import Request, Response
 from drimbox.web.explorer_panel import EXPLORER_EXTENSION
 
@@ -38,7 +39,7 @@ class _OrthancLogHandler(logging.Handler):
 
 def install(orthanc) -> Box:
     handler = _OrthancLogHandler(orthanc)
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.setFormatter(OneLineFormatter("%(name)s: %(message)s"))
     root = logging.getLogger("drimbox")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
@@ -48,7 +49,7 @@ def install(orthanc) -> Box:
         settings = load_settings(configuration)
         check_deployment(settings, configuration)
     except SettingsError as error:
-        orthanc.LogError(f"DRIMbox configuration error: {error}")
+        orthanc.LogError(one_line(f"DRIMbox configuration error: {error}"))
         raise
     orthanc_url = settings.orthanc_url
     if configuration.get("HttpPort") and orthanc_url == "http://127.0.0.1:8042":

@@ -1,11 +1,9 @@
-"""``drimbox config check|reference``: validate a configuration; list every key with its default."""
+"""``drimbox config check|reference``: validate a configuration; list every key with its default and meaning."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-import typing
 from pathlib import Path
 
 
@@ -19,7 +17,13 @@ def register(subparsers) -> None:
                        help="also refuse what a production box must not keep from the demo (simulators, demo "
                             "whitelist, test PKI), as DRIMbox.Deployment \"production\" does")
     check.set_defaults(func=run_check)
-    reference = actions.add_parser("reference", help="print every key with its type and default (Markdown)")
+    reference = actions.add_parser("reference", help="print every key with its type, default and description "
+                                                     "(Markdown)")
+    mode = reference.add_mutually_exclusive_group()
+    mode.add_argument("--write", type=Path, metavar="DOC",
+                      help="replace the generated block of DOC (e.g. docs/configuration.md) instead of printing")
+    mode.add_argument("--check", type=Path, metavar="DOC",
+                      help="exit 1 when the generated block of DOC differs from the code")
     reference.set_defaults(func=run_reference)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
@@ -55,23 +59,23 @@ def run_check(args) -> int:
 
 def run_reference(args) -> int:
     from drimbox.config import Settings
+    from drimbox.config.reference import StaleReference, generated_block, render, with_block
 
-    print("| key | type | default |\n|---|---|---|")
-    _rows(Settings, "DRIMbox")
+    table = render(Settings)
+    if args.write is None and args.check is None:
+        print(table)
+        return 0
+    path = args.write or args.check
+    try:
+        document = path.read_text()
+        if args.write is not None:
+            path.write_text(with_block(document, table))
+            print(f"{path}: reference written")
+            return 0
+        if generated_block(document) != table:
+            raise StaleReference(f"{path} is stale: run drimbox config reference --write {path}")
+    except (OSError, StaleReference) as error:
+        print(f"configuration reference: {error}", file=sys.stderr)
+        return 1
+    print(f"{path}: reference up to date")
     return 0
-
-
-def _rows(cls, prefix: str) -> None:
-    from drimbox.config.fields import camel
-
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        key = f"{prefix}.{field.metadata.get('key') or camel(field.name)}"
-        nested = field.metadata.get("section")
-        if nested is not None:
-            _rows(nested, key)
-            continue
-        default = field.default if field.default is not dataclasses.MISSING else (
-            field.default_factory() if field.default_factory is not dataclasses.MISSING else "(required)")
-        kind = getattr(hints[field.name], "__name__", str(hints[field.name])).replace("typing.", "")
-        print(f"| `{key}` | {kind} | `{json.dumps(default, default=str, ensure_ascii=False)}` |")

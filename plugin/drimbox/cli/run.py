@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--nodes", type=int, default=1,
                         help="Orthanc nodes per box behind its one nginx, sharing PostgreSQL and the DICOM storage "
                              "(needs --postgresql)")
+    parser.add_argument("--log-max-mb", type=int, default=50,
+                        help="rotate each log (Orthanc, nginx, simulators) past this size, keeping 5 copies")
     parser.set_defaults(func=run)
 
 
@@ -43,7 +45,7 @@ def run(args) -> int:
         return 2
     network = LocalNetwork(args.data_dir or default_data_dir(), box_names=names,
                            simulators=not args.no_simulators, stable_age=args.stable_age,
-                           postgresql=args.postgresql, nodes=args.nodes)
+                           postgresql=args.postgresql, nodes=args.nodes, log_max_mb=args.log_max_mb)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -5,11 +5,12 @@ Each concern owns its own settings class (``drimbox.<package>.settings``); this 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from drimbox.audit.settings import AuditSettings
 from drimbox.config.edge import DicomSettings, EdgeSettings
-from drimbox.config.fields import SettingsError, read_section
+from drimbox.config.fields import SettingsError, read_section, setting
 from drimbox.config.sections import (
     Hl7Settings,
     IdentitySettings,
@@ -27,25 +28,37 @@ __all__ = ["Settings", "SettingsError", "check_deployment", "load_settings"]
 
 @dataclass(frozen=True)
 class Settings:
-    # "production" (written by drimbox install): refuse simulators, the demo whitelist and the test PKI.
-    deployment: str = "demo"
-    identity: IdentitySettings = field(default_factory=IdentitySettings, metadata={"section": IdentitySettings})
-    store: str = ""  # sqlite:///abs/path.db or postgresql://...; empty = <data dir>/drimbox.db
-    data_dir: str = ""
-    orthanc_url: str = "http://127.0.0.1:8042"  # loopback REST base used by worker threads
-    hl7: Hl7Settings = field(default_factory=Hl7Settings, metadata={"section": Hl7Settings})
-    publication: PublicationSettings = field(default_factory=PublicationSettings,
-                                             metadata={"section": PublicationSettings})
-    dmp: DmpSettings = field(default_factory=DmpSettings, metadata={"section": DmpSettings})
-    psc: PscSettings = field(default_factory=PscSettings, metadata={"section": PscSettings})
-    whitelist: WhitelistSettings = field(default_factory=WhitelistSettings, metadata={"section": WhitelistSettings})
-    peer_access: PeerAccessSettings = field(default_factory=PeerAccessSettings,
-                                            metadata={"section": PeerAccessSettings})
-    viewer: ViewerSettings = field(default_factory=ViewerSettings, metadata={"section": ViewerSettings})
-    edge: EdgeSettings = field(default_factory=EdgeSettings, metadata={"section": EdgeSettings})
-    dicom: DicomSettings = field(default_factory=DicomSettings, metadata={"section": DicomSettings})
-    operator: OperatorSettings = field(default_factory=OperatorSettings, metadata={"section": OperatorSettings})
-    consumer: ConsumerSettings = field(default_factory=ConsumerSettings, metadata={"section": ConsumerSettings})
+    deployment: str = setting("demo", '"production" (written by drimbox install) refuses simulators, the demo '
+                                      'whitelist and the test PKI; "demo" allows them')
+    identity: IdentitySettings = setting(factory=IdentitySettings, section=IdentitySettings,
+                                         doc="who this box is on the DRIM-M network")
+    store: str = setting("", "the store: `sqlite:///<absolute path>` or `postgresql://...`; empty: "
+                                      "`<DataDir>/drimbox.db`")
+    data_dir: str = setting("", "the box's own files (store, indicators, audit archive); the launcher sets it")
+    orthanc_url: str = setting("http://127.0.0.1:8042", "Orthanc's loopback REST base, used by the worker threads")
+    hl7: Hl7Settings = setting(factory=Hl7Settings, section=Hl7Settings,
+                               doc="the MLLP listener receiving reports from the RIS")
+    publication: PublicationSettings = setting(factory=PublicationSettings, section=PublicationSettings,
+                                               doc="from report and stable study to a published manifest")
+    dmp: DmpSettings = setting(factory=DmpSettings, section=DmpSettings, doc="the DMP (XDS.b) client")
+    psc: PscSettings = setting(factory=PscSettings, section=PscSettings,
+                               doc="the Pro Santé Connect (OpenID Connect) client")
+    whitelist: WhitelistSettings = setting(factory=WhitelistSettings, section=WhitelistSettings,
+                                           doc="the signed national whitelist of trusted DRIMboxes")
+    peer_access: PeerAccessSettings = setting(factory=PeerAccessSettings, section=PeerAccessSettings,
+                                              doc="what a peer DRIMbox needs to retrieve images from the db entry")
+    viewer: ViewerSettings = setting(factory=ViewerSettings, section=ViewerSettings,
+                                     doc="the viewer host: OHIF, report links, patient links")
+    edge: EdgeSettings = setting(factory=EdgeSettings, section=EdgeSettings,
+                                 doc="nginx in front: its proof secret, body limits, peer access log")
+    dicom: DicomSettings = setting(factory=DicomSettings, section=DicomSettings,
+                                   doc="who may send DICOM to the box")
+    operator: OperatorSettings = setting(factory=OperatorSettings, section=OperatorSettings,
+                                         doc="the operator (admin) entry: users, sessions, failed-login locks")
+    consumer: ConsumerSettings = setting(factory=ConsumerSettings, section=ConsumerSettings,
+                                         doc="the consumer role: appel contextuel, retrieval, cache, import")
+    audit: AuditSettings = setting(factory=AuditSettings, section=AuditSettings,
+                                   doc="the audit trail: how long it stays in the store, where it is archived")
 
     def validate(self, path: str) -> None:
         from drimbox.config.production import DEPLOYMENTS

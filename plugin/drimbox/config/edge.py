@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drimbox.config.fields import SettingsError
+from drimbox.config.fields import SettingsError, setting
 
 MIN_PROXY_SECRET_CHARS = 32
 
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    # File holding the secret nginx sets on every request it proxies (X-Drimbox-Proxy). Without it no request
-    # that names an nginx entry (admin, db, vi) is believed: Orthanc's port listens on every interface.
-    proxy_secret_file: str = ""
-    # Largest request body on the admin entry, in MB (STOW-RS or an uploaded study); the db and vi entries take
-    # a few kB (nginx refuses more with 413).
-    admin_max_body_mb: int = 512
-    # nginx's log of the peers' WADO-RS answers (status and bytes), read for the Prometheus figures; "" = none.
-    peer_access_log: str = ""
+    # Orthanc's port listens on every interface: without the secret no request naming an nginx entry is believed.
+    proxy_secret_file: str = setting("", "file holding the secret nginx sets on every request it proxies "
+                                         "(X-Drimbox-Proxy); empty: every entry request is refused")
+    admin_max_body_mb: int = setting(512, "largest request body on the admin entry, in MB (STOW-RS, an uploaded "
+                                          "study); db and vi take a few kB (413 past it)")
+    peer_access_log: str = setting("", "nginx's log of the peers' WADO-RS answers, read for the Prometheus "
+                                       "figures; empty = none")
 
     def validate(self, path: str) -> None:
         if self.admin_max_body_mb < 1:
@@ -43,12 +42,12 @@ class EdgeSettings:
 
 @dataclass(frozen=True)
 class DicomSettings:
-    # Open mode: any calling AE may C-ECHO and C-STORE. Off in production: only the modalities below may.
-    accept_any_modality: bool = False
-    # The association must also come from the modality's declared host (Orthanc's DicomCheckModalityHost).
-    check_modality_host: bool = True
-    # name -> {"AET": ..., "Host": ..., "Port": ...}: the modalities allowed to C-ECHO and C-STORE.
-    modalities: dict[str, Any] = field(default_factory=dict)
+    accept_any_modality: bool = setting(False, "open mode: any calling AE may C-ECHO and C-STORE; off: only "
+                                               "the Modalities below")
+    check_modality_host: bool = setting(True, "an association must come from its modality's declared host "
+                                              "(Orthanc's DicomCheckModalityHost)")
+    modalities: dict[str, Any] = setting(factory=dict, doc='{"name": {"AET": ..., "Host": ..., "Port": ...}}: the '
+                                                           'only callers allowed to C-ECHO and C-STORE')
 
     def validate(self, path: str) -> None:
         for name, modality in self.modalities.items():

@@ -6,9 +6,9 @@ import dataclasses
 import typing
 from typing import Any
 
+from drimbox.util.setting import SettingsError, setting
 
-class SettingsError(ValueError):
-    """A configuration value is missing or wrong; the message names the key and the fix."""
+__all__ = ["SettingsError", "camel", "coerce", "read_section", "setting"]
 
 
 def read_section(cls: type, raw: dict[str, Any] | None, path: str):

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drimbox.config.fields import SettingsError
+from drimbox.config.fields import SettingsError, setting
 
 
 @dataclass(frozen=True)
 class IdentitySettings:
     """Who this box is on the DRIM-M network."""
 
-    # Root of every UID this box creates (KOS SOP/series, SubmissionSet uniqueId/sourceId).
-    # The default is a demo root; a real site sets its own registered OID.
-    oid_root: str = "1.2.826.0.1.3680043.8.498.77"
-    # Public base URL of the `db` host (peers retrieve images from here).
-    public_db_url: str = "https://localhost:8443"
-    # Path of the WADO-RS base on the `db` host; KOS Retrieve URLs are public_db_url + this.
-    wado_rs_path: str = "/wado-rs"
-    # Public base URL of the `vi` host (viewer, consumer pages, PSC callback).
-    public_viewer_url: str = "https://localhost:8444"
-    institution_name: str = "DRIMbox demo"
+    oid_root: str = setting("1.2.826.0.1.3680043.8.498.77", "root of every UID the box creates (KOS, "
+                                                            "SubmissionSet); a demo root: set your registered OID")
+    public_db_url: str = setting("https://localhost:8443",
+                                 "public base URL of the db host, where peers retrieve images")
+    wado_rs_path: str = setting("/wado-rs", "path of the WADO-RS base on the db host; KOS Retrieve URLs are "
+                                            "PublicDbUrl + this")
+    public_viewer_url: str = setting("https://localhost:8444",
+                                     "public base URL of the vi host (viewer, consumer pages, PSC callback)")
+    institution_name: str = setting("DRIMbox demo", "the structure's name (the manifest's InstitutionName)")
 
     def validate(self, path: str) -> None:
         root = self.oid_root
@@ -39,22 +38,22 @@ class IdentitySettings:
 
 @dataclass(frozen=True)
 class Hl7Settings:
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 2575
-    # Largest message accepted over MLLP (a CDA with its PDF is typically 100 kB - 5 MB): past it, AR and close.
-    max_message_bytes: int = 32 * 1024 * 1024
-    # A frame (or a run of bytes outside any frame) must be complete within this many seconds of its first byte.
-    frame_deadline_seconds: float = 30.0
-    # A connection with no frame in progress is closed after this many seconds of silence (the RIS reconnects).
-    idle_timeout_seconds: float = 60.0
-    # Open connections: in all, and from one source address (so one source cannot lock the RIS out).
-    max_connections: int = 64
-    max_connections_per_source: int = 8
-    # Stored inbound messages (raw bytes, kept for the operator): past this total, new messages get AR. 0 = no limit.
-    message_store_quota_bytes: int = 4 * 1024 * 1024 * 1024
-    # Free space that must remain on the data directory's disk after storing a message, else AR. 0 = no check.
-    min_free_disk_bytes: int = 1024 * 1024 * 1024
+    enabled: bool = setting(True, "listen for HL7 v2 reports over MLLP")
+    host: str = setting("127.0.0.1", "address the MLLP listener binds to")
+    port: int = setting(2575, "TCP port of the MLLP listener (0 = any free port)")
+    max_message_bytes: int = setting(32 * 1024 * 1024, "largest message accepted (a CDA with its PDF is 100 kB - "
+                                                       "5 MB); past it: AR and close")
+    frame_deadline_seconds: float = setting(30.0, "a frame (or bytes outside any frame) must complete within "
+                                                  "this many seconds of its first byte")
+    idle_timeout_seconds: float = setting(60.0, "a connection with nothing in progress is closed after this "
+                                                "silence (the RIS reconnects)")
+    max_connections: int = setting(64, "open MLLP connections in all")
+    max_connections_per_source: int = setting(8, "open MLLP connections from one address (one source cannot "
+                                                 "lock the RIS out)")
+    message_store_quota_bytes: int = setting(4 * 1024 * 1024 * 1024, "stored raw messages past this total: new "
+                                                                     "ones get AR; 0 = no limit")
+    min_free_disk_bytes: int = setting(1024 * 1024 * 1024, "free space that must remain on the data disk after "
+                                                           "storing a message, else AR; 0 = no check")
 
     def validate(self, path: str) -> None:
         if not 0 <= self.port <= 65535:
@@ -78,16 +77,16 @@ class Hl7Settings:
 
 @dataclass(frozen=True)
 class PublicationSettings:
-    # How long a report may wait for its images before the operator is told they never came.
-    report_wait_for_study_seconds: int = 24 * 3600
-    # Answer AE instead of AA(+warning) when a report names a study not (yet) in the PACS.
-    reject_reports_for_unknown_studies: bool = False
-    worker_threads: int = 2
-    # Poll period of the /changes cursor (the stable-study event alone is not durable).
-    changes_poll_seconds: float = 5.0
-    # Period of the sweep that looks again at every study durably marked pending (and reports waiting for images):
-    # with several nodes, how soon a surviving node takes over what a dead node had noted.
-    sweep_seconds: float = 300.0
-    # Several Orthanc on one index: each knows only the studies it received itself as unstable, so a study
-    # counts as stable only once its LastUpdate (shared) is this many seconds old too; 0: Orthanc's IsStable alone.
-    study_quiet_seconds: float = 0.0
+    report_wait_for_study_seconds: int = setting(24 * 3600, "how long a report waits for its images before the "
+                                                            "operator is told they never came")
+    reject_reports_for_unknown_studies: bool = setting(False, "answer AE instead of AA with a warning when a "
+                                                              "report names a study not (yet) in the PACS")
+    worker_threads: int = setting(2, "threads building manifests")
+    changes_poll_seconds: float = setting(5.0, "poll period of the persisted /changes cursor (the stable-study "
+                                               "event alone is not durable)")
+    sweep_seconds: float = setting(300.0, "period of the sweep that looks again at every study durably marked "
+                                          "pending (and reports waiting for images): with several nodes, how "
+                                          "soon a surviving node takes over what a dead node had noted")
+    study_quiet_seconds: float = setting(0.0, "several Orthanc on one index: a study counts as stable only once "
+                                              "its shared LastUpdate is this many seconds old too (each node "
+                                              "knows only its own unstable studies); 0: Orthanc's IsStable alone")

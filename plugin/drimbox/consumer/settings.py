@@ -4,30 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drimbox.config.fields import SettingsError
+from drimbox.util.setting import SettingsError, setting
 
 
 @dataclass(frozen=True)
 class ConsumerSettings:
-    enabled: bool = True
-    context_minutes: int = 120  # lifetime of a working context (one appel contextuel)
-    # The INS number and its OID are shown on demand (a button) rather than in the header; false hides them.
-    show_ins_on_demand: bool = True
-    statistics_delimiter: str = ";"  # of the national statistics CSV
-    cache_hours: float = 72.0  # how long a retrieved (foreign) study stays in the local Orthanc unless imported
-    purge_interval_seconds: float = 300.0  # how often expired cached studies and contexts are removed
-    # "Import into my PACS": the local PACS that receives imported studies by C-STORE (empty AET: none)
-    import_aet: str = ""
-    import_host: str = "127.0.0.1"
-    import_port: int = 104
-    # whether the import form proposes, checked, to replace PatientID/IssuerOfPatientID with the local IPP
-    import_replace_patient_id: bool = True
-    # A RIS-like test form at GET /drimbox/consumer/context that posts the appel contextuel (demos and tests)
-    launch_page: bool = False
-    retrieval_threads: int = 2  # exams retrieved at the same time (each moves its series one after the other)
-    # CA bundle verifying source boxes' server certificates (the DN pre-flight); empty: Dmp.CaBundle. Keep it
-    # the same as Orthanc's HttpsCACertificates, which its DICOMweb client uses for the same hosts.
-    source_ca_bundle: str = ""
+    enabled: bool = setting(True, "the consumer role (appel contextuel, DMP history, retrieval from peers)")
+    context_minutes: int = setting(120, "lifetime of a working context opened by an appel contextuel")
+    show_ins_on_demand: bool = setting(True, "INS number and OID behind a button in the patient header; false "
+                                             "hides them")
+    statistics_delimiter: str = setting(";", "delimiter of the national statistics CSV")
+    cache_hours: float = setting(72.0, "how long a retrieved foreign study stays in the local Orthanc unless "
+                                       "imported")
+    purge_interval_seconds: float = setting(300.0, "how often cached foreign studies past CacheHours and expired "
+                                                   "contexts are removed")
+    import_aet: str = setting("", '"Import into my PACS": AE title of the local PACS receiving imported studies '
+                                  "by C-STORE; empty: the study is only kept in the box")
+    import_host: str = setting("127.0.0.1", "its host")
+    import_port: int = setting(104, "its DICOM port")
+    import_replace_patient_id: bool = setting(True, "the import form's box \"replace PatientID/IssuerOfPatientID "
+                                                    "with the local IPP\" starts checked")
+    launch_page: bool = setting(False, "a RIS-like test form at GET /drimbox/consumer/context that posts the "
+                                       "appel contextuel (demos and tests)")
+    retrieval_threads: int = setting(2, "exams retrieved at the same time (each moves its series one after the "
+                                        "other)")
+    # Orthanc's DICOMweb client uses HttpsCACertificates for the same hosts: keep both equal.
+    source_ca_bundle: str = setting("", "CA bundle verifying source boxes' server certificates for the DN "
+                                        "pre-flight; empty: Dmp.CaBundle")
 
     def validate(self, path: str) -> None:
         if self.context_minutes <= 0:

@@ -27,7 +27,7 @@ PLUGINS_DIR = Path("/usr/share/orthanc/plugins")
 PLUGINS = ("libOrthancPython.so", "libOrthancDicomWeb.so")
 POSTGRESQL_INDEX_PLUGIN = "libOrthancPostgreSQLIndex.so"
 REPO = Path(__file__).resolve().parents[3]
-PLUGIN_SCRIPT = REPO / "plugin" / "drimbox_plugin.py"
+PLUGIN_SCRIPT = REPO / "orthanc" / "drimbox_plugin.py"
 OPERATOR_USER = "operator"
 # The AE title the demo and the tests send DICOM from (declared as a modality of every launched box).
 SENDER_AET = "DRIMBOX-SCU"

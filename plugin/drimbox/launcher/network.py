@@ -12,6 +12,7 @@ from pathlib import Path
 
 from drimbox.crypto.pki import create_test_pki
 from drimbox.launcher.box_instance import REPO, BoxInstance
+from drimbox.launcher.log_rotation import LogRotation
 from drimbox.launcher.ports import BoxPorts, SimulatorPorts, free_port
 from drimbox.launcher.postgres import PostgresServer
 from drimbox.launcher.processes import ManagedProcess, wait_for_port
@@ -39,6 +40,8 @@ class LocalNetwork:
     postgresql: bool = False
     nodes: int = 1
     postgres_port: int = 5433
+    log_max_mb: int = 50  # each log of the network is rotated past this size
+    log_keep: int = 5  # rotated copies kept per log
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -48,6 +51,7 @@ class LocalNetwork:
         self.postgres: PostgresServer | None = None
         if self.nodes > 1 and not self.postgresql:
             raise ValueError("several nodes share their state through PostgreSQL: add --postgresql")
+        self.log_rotation: LogRotation | None = None
 
     @property
     def dmp_url(self) -> str:
@@ -87,6 +91,8 @@ class LocalNetwork:
         except BaseException:
             self.stop()
             raise
+        self.log_rotation = LogRotation([self.data_dir / "logs", *(b.log_dir for b in self.boxes.values())],
+                                        max_bytes=self.log_max_mb * 1024 * 1024, keep=self.log_keep).start()
         return self
 
     def _postgres_dir(self) -> Path:
@@ -125,6 +131,8 @@ class LocalNetwork:
             process.wait_until(partial(wait_for_port, "127.0.0.1", port), 30, "listening")
 
     def stop(self) -> None:
+        if self.log_rotation is not None:
+            self.log_rotation.stop()
         for box in reversed(list(self.boxes.values())):
             box.stop()
         for process in reversed(self.processes):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drimbox.util.setting import setting
+
 PSC_ISSUERS = {
     "production": "https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet",
     "sandbox": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet",
@@ -14,23 +16,25 @@ TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "tls_client_a
 
 @dataclass(frozen=True)
 class PscSettings:
-    # Issuer URL, or a preset name: "production", "sandbox". Empty = the local PSC simulator.
-    issuer: str = "https://localhost:8446/auth/realms/esante-wallet"
-    client_id: str = "drimbox-demo"
-    client_secret_file: str = ""
-    ca_bundle: str = ""
-    scope: str = "openid scope_all"
-    acr_values: str = "eidas1"
-    introspection_cache_seconds: float = 30.0
-    # How the box authenticates to the token and introspection endpoints. "tls_client_auth" is RFC 8705
-    # mutual TLS: the client certificate below identifies the box and no secret is sent.
-    token_auth_method: str = "client_secret_basic"
-    client_cert_file: str = ""
-    client_key_file: str = ""
-    http_timeout_seconds: float = 10.0
-    discovery_cache_seconds: float = 3600.0
-    # Tolerated clock difference with PSC when checking exp/iat of ID tokens.
-    clock_skew_seconds: float = 60.0
+    issuer: str = setting("https://localhost:8446/auth/realms/esante-wallet",
+                          'issuer URL, or "production" or "sandbox" (the national ones); default: the simulator')
+    client_id: str = setting("drimbox-demo", "the box's PSC client id")
+    client_secret_file: str = setting("", "file holding the client secret (client_secret_basic / _post)")
+    ca_bundle: str = setting("", "CA bundle verifying PSC's server certificates; empty: the system's")
+    scope: str = setting("openid scope_all", "scopes asked at login (must contain openid)")
+    acr_values: str = setting("eidas1", "acr_values asked at login, checked in the ID token")
+    introspection_cache_seconds: float = setting(30.0, "how long a token's introspection answer is reused (never "
+                                                       "beyond its expiry)")
+    token_auth_method: str = setting("client_secret_basic", "how the box authenticates to the token and "
+                                                            "introspection endpoints: "
+                                                            + " | ".join(TOKEN_AUTH_METHODS)
+                                                            + "; tls_client_auth is RFC 8705 mutual TLS (no secret)")
+    client_cert_file: str = setting("", "client certificate (PEM) for tls_client_auth")
+    client_key_file: str = setting("", "its key (PEM)")
+    http_timeout_seconds: float = setting(10.0, "bound of every call to PSC")
+    discovery_cache_seconds: float = setting(3600.0, "how long the discovery document and keys are reused")
+    clock_skew_seconds: float = setting(60.0, "tolerated clock difference with PSC when checking exp/iat of ID "
+                                              "tokens")
 
     @property
     def issuer_url(self) -> str:

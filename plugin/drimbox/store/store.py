@@ -324,6 +324,16 @@ class Store:
         rows = self.db.query("SELECT id, event FROM audit WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
         return [(int(r["id"]), json.loads(r["event"])) for r in rows]
 
+    def audit_before(self, cutoff: str, *, limit: int) -> list[tuple[int, str, str]]:
+        """(id, at, stored JSON event) of the oldest audit rows dated before ``cutoff`` (ISO UTC), by id."""
+        rows = self.db.query("SELECT id, at, event FROM audit WHERE at < ? ORDER BY id LIMIT ?", (cutoff, limit))
+        return [(int(r["id"]), r["at"], r["event"]) for r in rows]
+
+    def delete_audit(self, first_id: int, last_id: int, cutoff: str) -> int:
+        """Delete the archived rows: ids in [first_id, last_id] and still dated before ``cutoff``."""
+        cur = self.db.execute("DELETE FROM audit WHERE id >= ? AND id <= ? AND at < ?", (first_id, last_id, cutoff))
+        return cur.rowcount
+
     def audit_counts(self, since: str, until: str) -> list[tuple[str, str, bool, int]]:
         """(entry point, action, allowed, count) of the audit rows between two ISO times."""
         rows = self.db.query(

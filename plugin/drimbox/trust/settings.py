@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drimbox.util.setting import setting
+
 CLIENT_CERTIFICATE_REQUIRED = "required"
 CLIENT_CERTIFICATE_OFF = "off"
 CLIENT_CERTIFICATE_MODES = (CLIENT_CERTIFICATE_REQUIRED, CLIENT_CERTIFICATE_OFF)
@@ -11,30 +13,28 @@ CLIENT_CERTIFICATE_MODES = (CLIENT_CERTIFICATE_REQUIRED, CLIENT_CERTIFICATE_OFF)
 
 @dataclass(frozen=True)
 class WhitelistSettings:
-    source: str = ""  # URL or file path of the signed list
-    trust_anchor: str = ""  # PEM of the IGC-Santé root the signer must chain to
-    crl_urls: tuple[str, ...] = ()
-    refresh_hours: float = 24.0
-    signer_cn: str = "Liste Blanche DRIM-M"
-    signer_ou: str = "318751275100020"
-    # Refuse a new list when no current CRL can be fetched (the list in force stays).
-    require_revocation_check: bool = True
+    source: str = setting("", "URL or file of the signed national whitelist; empty: no peer is trusted")
+    trust_anchor: str = setting("", "PEM of the IGC-Santé root the list's signer must chain to")
+    crl_urls: tuple[str, ...] = setting((), "CRLs checked for the signer's chain")
+    refresh_hours: float = setting(24.0, "how often the list is fetched again")
+    signer_cn: str = setting("Liste Blanche DRIM-M", "CN the signer's certificate must have")
+    signer_ou: str = setting("318751275100020", "OU the signer's certificate must have")
+    require_revocation_check: bool = setting(True, "refuse a new list when no current CRL can be fetched (the "
+                                                   "list in force stays)")
 
 
 @dataclass(frozen=True)
 class PeerAccessSettings:
-    # "required": every peer image request needs a TLS client certificate verified by nginx whose subject DN
-    # is an operator DN (DNCertificatOperateur) of the whitelist in force. "off": only for a network that
-    # does not use mutual TLS; logged as a warning at start and shown in the health check.
-    client_certificate: str = CLIENT_CERTIFICATE_REQUIRED
-    # PEM bundle of the IGC-Santé CAs nginx verifies peers' certificates against, and their CRLs (PEM), for the
-    # generated nginx configuration; empty: the launcher's test PKI.
-    client_ca_file: str = ""
-    client_crl_file: str = ""
-    # PSC client ids whose access tokens this box accepts from peers (introspection's client_id, else azp).
-    # Empty: any client of the configured PSC issuer.
-    accepted_token_clients: tuple[str, ...] = ()
-    hsts_max_age: int = 31536000
+    # "off" is only for a network that does not use mutual TLS; logged at every start, shown in the health check.
+    client_certificate: str = setting(CLIENT_CERTIFICATE_REQUIRED, '"required": peer image requests need a '
+                                      "TLS client certificate nginx verified whose subject DN is an operator DN of "
+                                      'the whitelist in force; "off": none asked')
+    client_ca_file: str = setting("", "PEM bundle of the IGC-Santé CAs nginx verifies peers' certificates "
+                                      "against; empty: the launcher's test PKI")
+    client_crl_file: str = setting("", "their CRLs (PEM), for nginx")
+    accepted_token_clients: tuple[str, ...] = setting((), "PSC client ids whose access tokens peers may present "
+                                                          "(client_id, else azp); empty: any client of Psc.Issuer")
+    hsts_max_age: int = setting(31536000, "max-age of the Strict-Transport-Security header, in seconds")
 
     @property
     def client_certificate_required(self) -> bool:

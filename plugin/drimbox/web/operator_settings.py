@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drimbox.util.setting import setting
+
 
 @dataclass(frozen=True)
 class OperatorSettings:
-    # File of ``name:scrypt$...`` lines (``drimbox operator hash-password`` writes one). Empty: nobody can log in.
-    users_file: str = ""
-    session_idle_minutes: float = 30.0  # a session unused this long ends
-    session_max_hours: float = 12.0  # and none lives longer than this
-    # After this many failed logins (per source address and per user name) each attempt is refused for
-    # ``LoginLockSeconds``, doubled at every further failure up to ``LoginLockMaxSeconds``.
-    login_max_failures: int = 5
-    login_lock_seconds: float = 30.0
-    login_lock_max_seconds: float = 900.0
-    login_failure_window_minutes: float = 60.0  # failures older than this are forgotten
+    users_file: str = setting("", "file of name:scrypt$... lines (drimbox operator passwd writes one); empty: "
+                                  "nobody can log in")
+    session_idle_minutes: float = setting(30.0, "a session unused this long ends")
+    session_max_hours: float = setting(12.0, "no session lives longer than this")
+    login_max_failures: int = setting(5, "failed logins (per address and per user name) before each further "
+                                         "attempt is locked out")
+    login_lock_seconds: float = setting(30.0, "first lock-out, doubled at every further failure")
+    login_lock_max_seconds: float = setting(900.0, "longest lock-out")
+    login_failure_window_minutes: float = setting(60.0, "failures older than this are forgotten")
 
     def validate(self, path: str) -> None:
         from drimbox.config.fields import SettingsError  # drimbox.config imports this module

@@ -14,26 +14,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drimbox.util.setting import setting
+
 DEFAULT_LINK_TEMPLATE = "{viewer}/drimbox/open?study={study_uid}&accession={accession}&report={report_id}"
 LINK_PLACEHOLDERS = ("viewer", "study_uid", "accession", "report_id")
 
 
 @dataclass(frozen=True)
 class ViewerSettings:
-    ohif_dir: str = ""  # the OHIF dist/ served at the root of the viewer host
-    # Template of the link printed in the report (see the module's docstring).
-    link_template: str = DEFAULT_LINK_TEMPLATE
-    patient_token_keys: str = ""  # PEM/JWKS file of keys verifying patient access tokens
-    # Expected "iss" of patient tokens ("" = any issuer whose key is trusted) and "aud" ("" = PublicViewerUrl).
-    patient_token_issuer: str = ""
-    patient_token_audience: str = ""
-    # The box signs patient links itself (drimbox link --patient): tests and demos. Its key is then trusted.
-    local_patient_links: bool = True
-    patient_link_hours: float = 72.0  # lifetime of the patient links the box issues
-    clock_skew_seconds: float = 60.0
-    session_minutes: int = 30  # the viewer session (cookie scoped to one study)
-    # Open OHIF on the first key image when the study holds a key image note (initialSeriesInstanceUID...).
-    key_images_first: bool = True
+    ohif_dir: str = setting("", "the OHIF dist/ served at the root of the viewer host")
+    link_template: str = setting(DEFAULT_LINK_TEMPLATE, "the link printed in the report; placeholders {viewer}, "
+                                                        "{study_uid}, {accession}, {report_id}")
+    patient_token_keys: str = setting("", "PEM or JWKS file of the keys verifying patient access tokens")
+    patient_token_issuer: str = setting("", 'expected "iss" of patient tokens; empty: any issuer whose key is '
+                                            "trusted")
+    patient_token_audience: str = setting("", 'expected "aud" of patient tokens; empty: Identity.PublicViewerUrl')
+    local_patient_links: bool = setting(True, "the box signs patient links itself (drimbox link --patient) and "
+                                              "trusts its key: tests and demos; false in production")
+    patient_link_hours: float = setting(72.0, "lifetime of the patient links the box issues")
+    clock_skew_seconds: float = setting(60.0, "tolerated clock difference when checking patient tokens")
+    session_minutes: int = setting(30, "lifetime of a viewer session (a cookie scoped to one study)")
+    key_images_first: bool = setting(True, "open OHIF on the first key image when the study holds a key image "
+                                           "note")
 
     def validate(self, path: str) -> None:
         from drimbox.config.fields import SettingsError

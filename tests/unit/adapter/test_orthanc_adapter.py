@@ -241,3 +241,27 @@ def test_a_wrong_method_is_a_405_with_allow_through_orthancs_dedicated_call():
     output = FakeOutput()
     orthanc_adapter.send(output, response)
     assert (output.status, output.headers) == (405, {"Allow": "GET, POST"})
+
+
+def test_each_plugin_log_event_is_one_line_even_with_a_traceback(installed):
+    import logging
+
+    fake, _ = installed
+    try:
+        raise ValueError("first line\nsecond line")
+    except ValueError:
+        logging.getLogger("drimbox.sample").exception("the reconciliation of %s failed", "1.2.3")
+    level, message = fake.logs[-1]
+    assert "\n" not in message and "\r" not in message
+    assert message.startswith("drimbox.sample: the reconciliation of 1.2.3 failed | Traceback")
+    assert "ValueError: first line | second line" in message
+
+
+def test_a_configuration_error_with_several_problems_is_logged_on_one_line(tmp_path):
+    config = configuration(tmp_path)
+    config["DRIMbox"]["Deployment"] = "production"  # still the simulators and the test PKI: several problems
+    fake = FakeOrthanc(config)
+    with pytest.raises(orthanc_adapter.SettingsError, match="not ready for production"):
+        orthanc_adapter.install(fake)
+    errors = [message for _, message in fake.logs if "configuration error" in message]
+    assert len(errors) == 1 and "\n" not in errors[0] and errors[0].count(" | - ") >= 2
