@@ -7,6 +7,7 @@ requests to :meth:`handle_http`, asks :meth:`allows` from its HTTP filter, and c
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import secrets
 import threading
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from drimbox import __version__
 from drimbox.audit.publication import attempt_event
 from drimbox.config import Settings
+from drimbox.consumer.viewer_scope import consumer_session_stands
 from drimbox.indicators import DailyExport
 from drimbox.metrics import Metrics, PeerAccessLog, TimedDmp
 from drimbox.reachability import Reachability, probes_from_settings
@@ -101,7 +103,9 @@ class Box:
         self.viewer_api = ViewerApi(
             store=self.store, gate=self.gate, psc=self.psc, viewer_url=settings.identity.public_viewer_url,
             settings=settings.viewer, links=LinkService.from_settings(self.store, settings), rest=self.rest,
-            facts=self.peer_facts)
+            facts=self.peer_facts,
+            consumer_sessions=functools.partial(consumer_session_stands, foreign) if settings.consumer.enabled
+            else None)
         self.viewer_api.register(self.router)
         self.consumer = (build_consumer_api(settings, self.store, self.rest, self.whitelist, self.viewer_api)
                          if settings.consumer.enabled else None)

@@ -24,6 +24,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, unquote_plus
@@ -69,9 +70,12 @@ GRANT_SECONDS = 60.0
 
 class ViewerApi:
     def __init__(self, *, store, gate, psc, viewer_url: str, settings: ViewerSettings, links: LinkService,
-                 rest=None, facts=None, clock=time.time):
+                 rest=None, facts=None, clock=time.time,
+                 consumer_sessions: Callable[[str, str], bool] | None = None):
         self.store = store
         self.facts = facts  # drimbox.trust.peer_facts.BoxPeerFacts: manifests and what Orthanc holds
+        # (study UID, KOS UID) -> whether a session the consumer opened stands (drimbox.consumer.viewer_scope)
+        self.consumer_sessions = consumer_sessions
         self.gate = gate
         self.psc = psc
         self.viewer_url = viewer_url.rstrip("/")
@@ -322,7 +326,9 @@ class ViewerApi:
             return True
         if session is None:
             return False
-        manifest = self.facts.manifest(session.kos_uid)
+        manifest = self.facts.manifest(session.kos_uid) if session.kos_uid else None
+        if manifest is None and self.consumer_sessions is not None:
+            return self.consumer_sessions(session.study_uid, session.kos_uid)
         return manifest is not None and not manifest.withdrawn and manifest.study_uid == session.study_uid
 
     def _leave_out_rejected(self, decision) -> tuple[bool, str]:
