@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 
 import _common as c
 import pydicom
+from pydicom.uid import UID
 import requests
 
 from drimbox.launcher.box_instance import BoxInstance
@@ -292,7 +293,7 @@ def register_history(network, root: Path, documents: int) -> str:
     try:
         for _ in range(documents - 1):
             dataset = pydicom.dcmread(BytesIO(kos))
-            dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = new_uid()
+            dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = UID(new_uid())
             buffer = BytesIO()
             dataset.save_as(buffer)
             client.publish(buffer.getvalue(), report, {})
