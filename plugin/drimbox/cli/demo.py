@@ -4,8 +4,10 @@ box-a (the source) receives a study by C-STORE and its report over MLLP, builds 
 in the DMP simulator; box-b (a peer) then retrieves a series from box-a's WADO-RS with a Pro Santé Connect
 token, the manifest UID and its own organisation certificate (whose DN the signed whitelist names as an operator
 DN); the same request with a forged token gets 401, and without a client certificate 403. Then box-a publishes
-the exams of three more patients (several modalities, dates and regions each) and the demo prints box-b's test
-launch page, prefilled for each patient: posting it is the appel contextuel a RIS would send. Everything stays up
+the exams of three more patients (several modalities, dates and regions each; one with a key image note, one
+withdrawn after publication), the site's RIS registers each exam's report in the DMP, and the demo prints
+box-b's test launch page, prefilled for each patient: posting it is the appel contextuel a RIS would send
+(drimbox.cli.demo_consumer). Everything stays up
 afterwards for clicking.
 """
 
@@ -27,6 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from drimbox.cli.demo_consumer import prepare_consumer_scenario
     from drimbox.launcher.network import LocalNetwork
     from drimbox.launcher.ports import BoxPorts, SimulatorPorts
 
@@ -47,7 +50,7 @@ def run(args) -> int:
     try:
         print(network.describe(), "\n", flush=True)
         ok = play_source_scenario(network, data_dir)
-        ok = prepare_consumer_scenario(network, data_dir) and ok
+        ok = prepare_consumer_scenario(network, data_dir, step) and ok
         if not args.no_wait:
             print("\nEverything is still running: Ctrl-C stops it.", flush=True)
             stop.wait()
@@ -121,60 +124,3 @@ def play_source_scenario(network, data_dir: Path) -> bool:
         print(f"   {link.json()['url']}")
     return (answer.status_code == 200 and refused.status_code == 401 and unidentified.status_code == 403
             and kos["dmp_status"] == "approved")
-
-
-# (family, given, INS, sex, birth date, birth place); exams: (accession, modality, date, region)
-CONSUMER_PATIENTS = (
-    (("DEMO-UN", "LÉA", "180017512300142", "F", "19800115", "75115"),
-     (("DEMOC1", "CT", "20230510", None), ("DEMOC2", "MR", "20240220", ("72696002", "Genou")))),
-    (("DEMO-DEUX", "MARC", "291127512300233", "M", "19911203", "69123"),
-     (("DEMOC3", "CR", "20220707", ("51185008", "Thorax")), ("DEMOC4", "CT", "20240101", None))),
-    (("DEMO-TROIS", "JEANNE", "279107512300377", "F", "19791028", "13055"),
-     (("DEMOC5", "US", "20211111", None), ("DEMOC6", "MR", "20230303", None), ("DEMOC7", "CT", "20240402", None))),
-)
-
-
-def prepare_consumer_scenario(network, data_dir: Path) -> bool:
-    """box-a publishes three patients' exams in the DMP; prints box-b's launch page for each patient."""
-    import dataclasses
-    from urllib.parse import urlencode
-
-    from drimbox.reports.ack import read_ack
-    from drimbox.reports.mllp import send_message
-    from drimbox.reports.model import Code
-    from drimbox.samples.appel import appel_for
-    from drimbox.samples.reports import DEMO_PATIENT, DEMO_REGION, make_cda, make_oru
-    from drimbox.testing import BoxClient, demo_order, demo_study, store_scu
-
-    source, consumer = network.boxes["box-a"], network.boxes["box-b"]
-    operator = BoxClient(source)
-    step("box-a publishes the exams of three patients (C-STORE, then each report over MLLP)")
-    published, patients = [], []
-    for number, (traits, exams) in enumerate(CONSUMER_PATIENTS, start=1):
-        family, given, ins, sex, birth, place = traits
-        patient = dataclasses.replace(DEMO_PATIENT, ins=ins, ipp=f"IPP-A-{number:04d}", family=family, given=given,
-                                      used_family=family, used_given=given, sex=sex, birth_date=birth,
-                                      birthplace=place)
-        patients.append(patient)
-        for accession, modality, when, region in exams:
-            folder = data_dir / "consumer-studies" / accession
-            study = demo_study(folder, patient=patient, accession=accession, series=((modality, 2),))
-            store_scu(source, folder)
-            region_code = Code(region[0], "2.16.840.1.113883.6.96", region[1]) if region else DEMO_REGION
-            cda = make_cda(patient=patient, studies=[demo_order(study.study_uid, accession=accession,
-                                                                order="ORD-" + accession)],
-                           modalities=(modality,), service_start=when + "100000", service_stop=when + "103000",
-                           title=f"CR d'imagerie médicale - {modality}", anatomic_region=region_code)
-            code, _, _ = read_ack(send_message(source.bind, source.ports.hl7, make_oru(cda, patient=patient)))
-            published.append((study.study_uid, code))
-    approved = 0
-    for study_uid, code in published:
-        status = operator.wait_study(study_uid, lambda s: s["kos"] and s["kos"].get("dmp_status") == "approved",
-                                     timeout=120, what="the DMP registration") if code == "AA" else None
-        approved += bool(status)
-    print(f"   {approved} of {len(published)} exams registered in the DMP")
-    step("box-b's test launch page: post the appel contextuel as a RIS would (then PSC login, e.g. 810002000015)")
-    for number, patient in enumerate(patients, start=1):
-        appel = appel_for(patient, PatientID=f"IPP-B-{number:04d}")
-        print(f"   {patient.family} {patient.given}: {consumer.vi_url}/drimbox/consumer/context?{urlencode(appel)}")
-    return approved == len(published)

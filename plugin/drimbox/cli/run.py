@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--stable-age", type=int, default=10,
                         help="seconds without new instance before a study counts as complete (Orthanc StableAge)")
     parser.add_argument("--two-boxes", action="store_true",
-                        help="start box-a and box-b (a two-box DRIM-M network on one machine)")
+                        help="start box-a and box-b (a two-box DRIM-M network on one machine); with the simulators, "
+                             "box-a publishes the demo exams of drimbox demo once and box-b's launch pages are printed")
     parser.add_argument("--postgresql", action="store_true",
                         help="keep the box's store and Orthanc's index in a private PostgreSQL (started here)")
     parser.add_argument("--nodes", type=int, default=1,
@@ -32,11 +33,15 @@ def register(subparsers) -> None:
                              "(needs --postgresql)")
     parser.add_argument("--log-max-mb", type=int, default=50,
                         help="rotate each log (Orthanc, nginx, simulators) past this size, keeping 5 copies")
+    parser.add_argument("--free-ports", action="store_true", help="use free loopback ports instead of the fixed ones")
+    parser.add_argument("--no-demo-exams", action="store_true",
+                        help="with --two-boxes: do not publish the demo exams")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from drimbox.launcher.network import LocalNetwork
+    from drimbox.launcher.ports import BoxPorts, SimulatorPorts
     from drimbox.launcher.processes import ProcessError
 
     names = ("box-a", "box-b") if args.two_boxes else ("box-a",)
@@ -46,6 +51,9 @@ def run(args) -> int:
     network = LocalNetwork(args.data_dir or default_data_dir(), box_names=names,
                            simulators=not args.no_simulators, stable_age=args.stable_age,
                            postgresql=args.postgresql, nodes=args.nodes, log_max_mb=args.log_max_mb)
+    if args.free_ports:
+        network.box_ports = {name: BoxPorts.free() for name in names}
+        network.sim_ports = SimulatorPorts.free()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -55,6 +63,12 @@ def run(args) -> int:
         print(f"drimbox run: {error}")
         return 1
     print(network.describe(), flush=True)
+    if args.two_boxes and not args.no_simulators and not args.no_demo_exams:
+        from drimbox.cli.demo_consumer import ensure_demo_exams
+
+        print(flush=True)
+        if not ensure_demo_exams(network, network.data_dir, lambda text: print(f"-> {text}", flush=True)):
+            print("drimbox run: the demo exams were not all published (see above); the boxes keep running.")
     print("\nRunning. Ctrl-C stops every process started here.", flush=True)
     try:
         while not stop.is_set():

@@ -496,3 +496,30 @@ def test_the_local_pacs_studies_of_the_patient_are_offered_for_comparison(networ
     assert answer.status_code == 200 and answer.json()[0]["0020000D"]["Value"] == [mine]
     for refused in (other_issuer, no_issuer):
         assert session.get(b.vi_url + f"/dicom-web/studies/{refused}/series", timeout=30).status_code in (401, 403)
+
+
+def test_a_psc_session_expiring_while_viewing_goes_to_login_and_back_to_the_exam(network, tmp_path, psc_sim):
+    a, b = network["box-a"], network["box-b"]
+    patient = dataclasses.replace(PATIENT_3, ins="279107512300955", ipp="IPPC0010", family="EXPIRATION")
+    exam = publish(a, BoxClient(a), tmp_path / "study", patient, "ACCAB10", when="20240410")
+    lifetime = psc_sim.provider.token_lifetime
+    psc_sim.provider.token_lifetime = 10  # the PSC tokens of this login, hence its PSC session, last 10 s
+    try:
+        session = browser(b)
+        context_url, page = open_context(session, b, patient, RADIOLOGIST)
+        logged_in = time.monotonic()
+    finally:
+        psc_sim.provider.token_lifetime = lifetime
+    give_reason(session, context_url, page)
+    exam_url = f"{context_url}/exams/{exam.kos_uid}"
+    wait_for(lambda: 'id="open-viewer"' in session.get(exam_url, timeout=30).text, timeout=60,
+             what="the exam retrieved")
+    viewing = session.get(exam_url, allow_redirects=False, timeout=30)
+    assert viewing.status_code == 200 and time.monotonic() - logged_in < 10, "the session expired too early"
+
+    time.sleep(max(0.0, 11 - (time.monotonic() - logged_in)))
+    again = session.get(exam_url, allow_redirects=False, timeout=30)
+    assert again.status_code == 303 and again.headers["Location"] == (
+        "/drimbox/psc/login?return=" + quote(exam_url.removeprefix(b.vi_url), safe=""))
+    back = session.get(b.vi_url + again.headers["Location"] + f"&login_hint={RADIOLOGIST}&prompt=none", timeout=60)
+    assert back.status_code == 200 and back.url == exam_url and 'id="open-viewer"' in back.text
