@@ -7,7 +7,6 @@ requests to :meth:`handle_http`, asks :meth:`allows` from its HTTP filter, and c
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 import secrets
 import threading

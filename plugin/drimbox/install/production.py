@@ -197,7 +197,7 @@ def render_nginx(answers: Answers, layout: Layout, files: dict[str, Any], proxy_
     ohif = Path(files["ohif_dir"])
     return templates.get_template("nginx.conf.j2").render(
         run_dir=layout.state / "run", log_dir=layout.logs, tmp_dir=layout.state / "tmp",
-        tls_cert=files["server_cert"], tls_key=files["server_key"], orthanc_http_port=answers.orthanc_http_port,
+        tls_cert=files["server_cert"], tls_key=files["server_key"], orthanc_http_ports=[answers.orthanc_http_port],
         bind="0.0.0.0", admin_bind=answers.admin_bind, admin_port=answers.admin_port,
         admin_server_name=answers.admin_host, admin_tls_cert=files["admin_cert"], admin_tls_key=files["admin_key"],
         db_port=answers.https_port, vi_port=answers.https_port,
