@@ -11,7 +11,7 @@
 # HOST_CA_BUNDLE (a PEM bundle of the authorities to trust for the build's outgoing HTTPS, to PyPI and the npm
 # registry: behind a TLS-intercepting proxy, a corporate one for example, the host's system bundle that holds its
 # authority; default /etc/ssl/certs/ca-certificates.crt or /etc/pki/tls/certs/ca-bundle.crt when present, empty
-# for none). It is mounted read-only into the build's set-up step only and is not part of the image.
+# for none). It is given to the build as a secret, mounted into its set-up step only, and is not in the image.
 #
 # The build runs its RUN steps with --isolation chroot (no OCI runtime, no cgroups needed), and the container
 # gets explicit file and process limits below the host's: some sandboxes refuse podman's default ones.
@@ -41,17 +41,17 @@ if [ -z "${HOST_CA_BUNDLE+set}" ]; then
     if [ -s "$bundle" ]; then HOST_CA_BUNDLE=$bundle; break; fi
   done
 fi
-CA_MOUNT=()
+CA_SECRET=()
 if [ -n "$HOST_CA_BUNDLE" ]; then
   [ -s "$HOST_CA_BUNDLE" ] || { echo "build-and-demo: HOST_CA_BUNDLE=$HOST_CA_BUNDLE is not a file" >&2; exit 2; }
   grep -q -- '-----BEGIN CERTIFICATE-----' "$HOST_CA_BUNDLE" \
     || { echo "build-and-demo: HOST_CA_BUNDLE=$HOST_CA_BUNDLE holds no PEM certificate" >&2; exit 2; }
-  CA_MOUNT=(-v "$(readlink -f "$HOST_CA_BUNDLE"):/run/host-ca.pem:ro")
+  CA_SECRET=(--secret "id=host-ca,src=$(readlink -f "$HOST_CA_BUNDLE")")
   echo "== build trusts $HOST_CA_BUNDLE for its downloads (not kept in the image)"
 fi
 
 echo "== image: $IMAGE (scripts/setup.sh inside)"
-podman build --isolation chroot --network host "${CA_MOUNT[@]}" -f docker/Dockerfile --ignorefile docker/containerignore \
+podman build --isolation chroot --network host "${CA_SECRET[@]}" -f docker/Dockerfile --ignorefile docker/containerignore \
   --build-arg BASE="$BASE_IMAGE" -t "$IMAGE" .
 
 echo "== demo: drimbox demo in a container of $IMAGE"
