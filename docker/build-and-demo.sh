@@ -27,14 +27,6 @@ for tool in debootstrap podman; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "build-and-demo: debootstrap needs root" >&2; exit 2; }
 
-if [ "${REBUILD_BASE:-0}" = 1 ] || ! podman image exists "$BASE_IMAGE"; then
-  echo "== base: debootstrap bookworm (minbase) from $MIRROR"
-  rm -rf "$WORK/rootfs"
-  mkdir -p "$WORK"
-  debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR"
-  tar -C "$WORK/rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE"
-fi
-
 if [ -z "${HOST_CA_BUNDLE+set}" ]; then
   HOST_CA_BUNDLE=""
   for bundle in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
@@ -48,6 +40,14 @@ if [ -n "$HOST_CA_BUNDLE" ]; then
     || { echo "build-and-demo: HOST_CA_BUNDLE=$HOST_CA_BUNDLE holds no PEM certificate" >&2; exit 2; }
   CA_SECRET=(--secret "id=host-ca,src=$(readlink -f "$HOST_CA_BUNDLE")")
   echo "== build trusts $HOST_CA_BUNDLE for its downloads (not kept in the image)"
+fi
+
+if [ "${REBUILD_BASE:-0}" = 1 ] || ! podman image exists "$BASE_IMAGE"; then
+  echo "== base: debootstrap bookworm (minbase) from $MIRROR"
+  rm -rf "$WORK/rootfs"
+  mkdir -p "$WORK"
+  debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR"
+  tar -C "$WORK/rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE"
 fi
 
 echo "== image: $IMAGE (scripts/setup.sh inside)"
