@@ -147,7 +147,8 @@ def parse_er7(text: str) -> Message:
     for line in lines:
         line = line.strip("\x0b\x1c ")
         name = line[:3]
-        if (len(name) != 3 or not name.isalnum() or not name[0].isalpha()
+        # ASCII only: "ß".upper() is "SS", a 4-character segment name
+        if (len(name) != 3 or not name.isascii() or not name.isalnum() or not name[0].isalpha()
                 or (len(line) > 3 and line[3] != delimiters.field)):
             continue
         segments.append(Segment(name.upper(), line.split(delimiters.field), delimiters))

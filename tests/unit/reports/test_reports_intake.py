@@ -32,6 +32,8 @@ def intake_for(store: Store, quota: MessageQuota | None = None) -> tuple[ReportI
 
 
 def oru(report_id: str, study_uid: str, control_id: str, **cda_kwargs) -> bytes:
+    # a fixed effective time: the same report sent twice is the same CDA even across a second boundary
+    cda_kwargs.setdefault("effective_time", "20261201100000")
     return make_oru(make_cda(report_id=report_id, studies=[demo_order(study_uid)], **cda_kwargs),
                     control_id=control_id)
 
