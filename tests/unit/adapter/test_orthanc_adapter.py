@@ -224,7 +224,7 @@ def test_stored_instances_are_only_enqueued_and_only_key_objects_copied(installe
     fake.stored_callbacks[0](image, "instance-1")
     fake.stored_callbacks[0](kos, "instance-2")
     fake.stored_callbacks[0](FakeDicom({}, b""), "instance-without-metadata")
-    queued = [box.instance_facts._queue.get_nowait() for _ in range(box.instance_facts._queue.qsize())]
+    queued = list(box.instance_facts._pending)
     assert queued == [("instance-1", "1.2.840.10008.5.1.4.1.1.2", None),
                       ("instance-2", "1.2.840.10008.5.1.4.1.1.88.59", b"kos")]
 
