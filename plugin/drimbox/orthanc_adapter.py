@@ -58,16 +58,23 @@ def install(orthanc) -> Box:
     metrics = MetricsPusher(box.metrics, lambda name, value: orthanc.SetMetricsValue(
         name, value, orthanc.MetricsType.DEFAULT))
 
+    started, stopped = orthanc.ChangeType.ORTHANC_STARTED, orthanc.ChangeType.ORTHANC_STOPPED
+    wakes_follower = frozenset((orthanc.ChangeType.STABLE_STUDY, orthanc.ChangeType.NEW_STUDY))
+    lifecycle = frozenset((started, stopped)) | wakes_follower
+
     def on_change(change_type, level, resource_id):
-        if change_type == orthanc.ChangeType.ORTHANC_STARTED:
+        # called once per change, i.e. once per stored instance (NewInstance): ignore those in one set lookup
+        if change_type not in lifecycle:
+            return
+        if change_type in wakes_follower:
+            box.on_orthanc_change()
+        elif change_type == started:
             # start outside the callback thread: the first catch-up may take a while
             threading.Thread(target=box.start, name="drimbox-start", daemon=True).start()
             metrics.start()
-        elif change_type == orthanc.ChangeType.ORTHANC_STOPPED:
+        else:
             metrics.stop()
             box.stop()
-        elif change_type in (orthanc.ChangeType.STABLE_STUDY, orthanc.ChangeType.NEW_STUDY):
-            box.on_orthanc_change()
 
     def http_filter(uri, **request):
         return box.allows(uri, METHODS.get(request.get("method") or 0, "OTHER"), request.get("headers") or {})
