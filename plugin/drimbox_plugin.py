@@ -14,6 +14,10 @@ sys.path[:] = [p for p in sys.path if p not in _BEFORE] + _BEFORE
 
 import orthanc  # noqa: E402
 
+from drimbox.util.embedded import keep_pixel_codecs_out  # noqa: E402
+
+keep_pixel_codecs_out()  # before the adapter imports pydicom: ~23 MB less in Orthanc's process
+
 from drimbox import orthanc_adapter  # noqa: E402
 
 BOX = orthanc_adapter.install(orthanc)
