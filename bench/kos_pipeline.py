@@ -274,6 +274,7 @@ def main() -> int:
                          c.fmt(mem["VmRSS"] - base, 0) if base else "-",
                          c.fmt(mem["VmRSS"] - builds[0]["after"]["VmRSS"], 1)])
         growth = [b["after"]["VmRSS"] for b in builds]
+        print(f"  {size}: RSS after each build (MB): {' '.join(f'{g:.0f}' for g in growth)}")
         half = len(growth) // 2
         second_half = growth[-1] - growth[half] if half else 0.0
         rows.append([size, f"{len(builds)} builds", f"max build {max(b['build'] for b in builds):.3f}",
