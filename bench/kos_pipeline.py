@@ -10,8 +10,9 @@ images by default so that ingest stays bounded: the manifest only depends on the
    study; the stable study triggers the manifest. Measured from the store's timestamps (GET /drimbox/studies):
    build = manifests.created_at - max(studies.stable_at, reports.received_at) (reconcile time in the plugin),
    and KOS delay = created_at - (storescu end) - StableAge;
-3. the box again, steady state: a corrected report (RPLC) for the stable study; build = created_at of the new
-   manifest - received_at of the new report;
+3. the box again, steady state: --builds corrected reports (RPLC), one after the other, for the stable study;
+   build = created_at of the new manifest - received_at of the new report; Orthanc's RSS after each build
+   (a leak shows as growth across builds);
 4. reference: the pure builder (build_manifest + encode_manifest) on the same content in this process.
 
 Targets: 1,300 instances in < 0.5 s, 10,000 in < 3 s, the plugin adding < 100 MB RSS to Orthanc.
@@ -84,7 +85,7 @@ def wait_for_stable_at(client, study_uid: str, timeout: float = 120.0) -> dict:
 
 
 def run_box(study: c.GeneratedStudy, data_dir: Path, pki: dict, stable_age: int, cleanup: c.Cleanup,
-            wait_seconds: float) -> dict:
+            wait_seconds: float, rebuilds: int = 1) -> dict:
     from drimbox.reports.mllp import send_message
     from drimbox.samples.reports import make_cda, make_oru
     from drimbox.testing import BoxClient, demo_order, start_box
@@ -139,22 +140,28 @@ def run_box(study: c.GeneratedStudy, data_dir: Path, pki: dict, stable_age: int,
             "kos_delay": manifest["created_at"] - run.ended - stable_age,
         }
 
-        # steady state: a corrected report for the stable study (instances already known to the plugin)
+        # steady state: corrected reports for the stable study (instances already known to the plugin), each
+        # replacing the previous one: one more manifest build each, Orthanc's memory read after every build
         from drimbox.reports.cda import parse_cda
 
-        first_id = parse_cda(first_cda).report_id
-        second_cda = make_cda(studies=[order], replaces_report_id=first_id, version=2)
-        ack = send_message("127.0.0.1", box.ports.hl7, make_oru(second_cda, event="replace"))
-        if b"MSA|AA" not in ack:
-            raise RuntimeError(f"the box refused the corrected report: {ack[:300]!r}")
-        second_id = parse_cda(second_cda).report_id
-        state = client.wait_study(study.study_uid,
-                                  lambda s: bool(s.get("kos")) and s["kos"]["report_id"] == second_id,
-                                  timeout=wait_seconds, what="the replacement manifest")
-        report = next(r for r in state["reports"] if r["report_id"] == second_id)
-        second = {"build": state["kos"]["created_at"] - report["received_at"], "after": c.memory_mb(pid),
-                  "instances": state["kos"]["instance_count"]}
-        return {"first": first, "second": second}
+        previous_id = parse_cda(first_cda).report_id
+        builds = []
+        for version in range(2, 2 + max(1, rebuilds)):
+            cda = make_cda(studies=[order], replaces_report_id=previous_id, version=version)
+            ack = send_message("127.0.0.1", box.ports.hl7, make_oru(cda, event="replace"))
+            if b"MSA|AA" not in ack:
+                raise RuntimeError(f"the box refused the corrected report: {ack[:300]!r}")
+            report_id = parse_cda(cda).report_id
+            state = client.wait_study(study.study_uid,
+                                      lambda s, rid=report_id: bool(s.get("kos")) and s["kos"]["report_id"] == rid,
+                                      timeout=wait_seconds, what="the replacement manifest")
+            report = next(r for r in state["reports"] if r["report_id"] == report_id)
+            time.sleep(0.5)  # the reconcile thread gives freed pages back once the queue is empty
+            builds.append({"build": state["kos"]["created_at"] - report["received_at"], "after": c.memory_mb(pid),
+                           "instances": state["kos"]["instance_count"]})
+            previous_id = report_id
+        second = builds[0]
+        return {"first": first, "second": second, "builds": builds}
     finally:
         box.stop()
         cleanup.discard(box)
@@ -168,6 +175,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=16, help="image rows and columns (default: %(default)s)")
     parser.add_argument("--stable-age", type=int, default=2, help="Orthanc StableAge, s (default: %(default)s)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare Orthanc baseline")
+    parser.add_argument("--builds", type=int, default=20,
+                        help="successive corrected reports (one manifest build each) after the first manifest, "
+                             "Orthanc's RSS read after each: a leak shows as growth (default: %(default)s)")
     parser.add_argument("--workdir", help="scratch directory, kept (generated studies are reused from it)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary scratch directory")
     parser.add_argument("--timeout", type=float, default=3600, help="overall limit, s (default: %(default)s)")
@@ -196,7 +206,8 @@ def main() -> int:
                 print(f"  bare Orthanc: ingest {bare['ingest'].seconds:.1f} s, "
                       f"RSS after {bare['after']['VmRSS']:.0f} MB", flush=True)
             wait = max(120.0, size / 20)
-            box = run_box(study, root / f"box-{size}-{time.time_ns()}", pki, args.stable_age, cleanup, wait)
+            box = run_box(study, root / f"box-{size}-{time.time_ns()}", pki, args.stable_age, cleanup, wait,
+                          rebuilds=args.builds)
             print(f"  box: ingest {box['first']['ingest'].seconds:.1f} s, manifest of {box['first']['instances']} "
                   f"instances, {box['first']['from_orthanc_stable']:.3f} s after Orthanc's IsStable", flush=True)
             results.append((size, study, pure, bare, box))
@@ -252,6 +263,25 @@ def main() -> int:
     c.print_table("Orthanc process memory (MB): box (with the plugin) vs bare Orthanc holding the same study",
                   ["case", "box RSS", "box HWM", "bare RSS", "bare HWM", "added RSS", "x bare", "x target",
                    "ok"], rows, [f"target: the plugin adds < {RSS_TARGET_MB:.0f} MB RSS ('x target' = added / 100 MB)"])
+
+    rows = []
+    for size, _study, _pure, bare, box in results:
+        builds = box["builds"]
+        base = bare["after"]["VmRSS"] if bare else None
+        for index in sorted({0, len(builds) // 2 - 1, len(builds) - 1} - {-1}):
+            mem = builds[index]["after"]
+            rows.append([size, index + 1, c.fmt(builds[index]["build"]), c.fmt(mem["VmRSS"], 0),
+                         c.fmt(mem["VmRSS"] - base, 0) if base else "-",
+                         c.fmt(mem["VmRSS"] - builds[0]["after"]["VmRSS"], 1)])
+        growth = [b["after"]["VmRSS"] for b in builds]
+        print(f"  {size}: RSS after each build (MB): {' '.join(f'{g:.0f}' for g in growth)}")
+        half = len(growth) // 2
+        second_half = growth[-1] - growth[half] if half else 0.0
+        rows.append([size, f"{len(builds)} builds", f"max build {max(b['build'] for b in builds):.3f}",
+                     f"peak {max(growth):.0f}", "-", f"2nd half {second_half:+.1f}"])
+    c.print_table("Successive manifest builds (corrected reports) on the same study: Orthanc RSS after each (MB)",
+                  ["instances", "build #", "build s", "box RSS", "added vs bare", "vs build 1"], rows,
+                  ["a leak grows with every build; '2nd half' = RSS after the last build - after the middle one"])
 
     rows = []
     for size, study, _pure, bare, box in results:

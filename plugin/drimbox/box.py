@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from drimbox import __version__
 from drimbox.audit.publication import attempt_event
@@ -55,7 +55,7 @@ log = logging.getLogger("drimbox")
 
 
 class Box:
-    def __init__(self, settings: Settings, *, orthanc_url: str):
+    def __init__(self, settings: Settings, *, orthanc_url: str, stable_age_seconds: float = 60.0):
         self.settings = settings
         self.started_at = time.time()
         self.internal_secret = secrets.token_urlsafe(32)
@@ -80,7 +80,7 @@ class Box:
             self.store, self.studies, self.reconciler, self.follower, self.publisher,
             reconcile_threads=settings.publication.worker_threads,
             follower_poll_seconds=settings.publication.changes_poll_seconds,
-            sweep_seconds=settings.publication.sweep_seconds)
+            sweep_seconds=settings.publication.sweep_seconds, stable_age_seconds=stable_age_seconds)
         self.intake = ReportIntake(self.store, self._study_summary, self.studies.schedule, settings.publication,
                                    quota=MessageQuota(settings.hl7.message_store_quota_bytes,
                                                       settings.hl7.min_free_disk_bytes, settings.data_dir))
@@ -255,10 +255,28 @@ class Box:
     def on_instance_stored(self, orthanc_id: str, sop_class_uid: str, key_object: bytes | None = None) -> None:
         """From Orthanc's storage thread: remember the instance's SOP class (enqueue only)."""
         self.instance_facts.note(orthanc_id, sop_class_uid, key_object)
+        self.workers.instances_arrived()
 
-    def on_orthanc_change(self) -> None:
-        """Any change Orthanc reports: the follower reads the change log from its cursor."""
-        self.workers.wake_follower()
+    def start_when_orthanc_answers(self, then: Callable[[], None] | None = None, interval: float = 0.1) -> None:
+        """Returns at once; a thread starts the box (then calls ``then``) once Orthanc's REST API answers, unless
+        :meth:`stop` came first."""
+        def wait() -> None:
+            while not self._stopping.is_set() and not self.orthanc_answers():
+                self._stopping.wait(interval)
+            if not self._stopping.is_set():
+                self.start()
+                if then is not None:
+                    then()
+
+        threading.Thread(target=wait, name="drimbox-start", daemon=True).start()
+
+    def orthanc_answers(self) -> bool:
+        """Orthanc's REST API answers (it does once Orthanc has started)."""
+        try:
+            self.rest.get_json("/system")
+            return True
+        except Exception:
+            return False
 
     def allows(self, uri: str, method: str, headers: dict) -> bool:
         return self.gate.allows(GateRequest(uri, method, headers))

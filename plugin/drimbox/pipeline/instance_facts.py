@@ -10,7 +10,6 @@ rejection note makes the study's manifest be looked at again.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 
 from drimbox.pacs.key_objects import read_key_object
@@ -20,69 +19,71 @@ log = logging.getLogger("drimbox.instances")
 
 
 class InstanceFactsRecorder:
-    """``note()`` is called from Orthanc's storage thread: it only enqueues."""
+    """``note()`` is called from Orthanc's storage threads: it only appends to a list under a lock.
 
-    def __init__(self, store: Store, *, on_studies=None, batch_size: int = 500, flush_seconds: float = 0.2):
+    It wakes nobody: a woken writer would fight the storage thread for the GIL and write one instance per
+    transaction (measured on 1,300 JPEG-LS images: 0.15 s of Orthanc's CPU in this thread, 7% of a bare
+    Orthanc's ingest). The writer takes the whole list every ``flush_seconds`` (or as soon as ``batch_size`` are
+    waiting) and writes it in one transaction."""
+
+    def __init__(self, store: Store, *, on_studies=None, batch_size: int = 2000, flush_seconds: float = 0.5):
         self.store = store
         self.on_studies = on_studies  # callable(set of study UIDs that received instances)
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
-        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, str, bytes | None]] = []
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         # noted / written counts: flush_pending() waits for what was noted before it was called, including a
-        # batch the worker has taken from the queue but not yet written
+        # batch the writer has taken but not yet written
         self._noted = 0
         self._written = 0
         self._progress = threading.Condition()
 
     def note(self, orthanc_id: str, sop_class: str, key_object: bytes | None = None) -> None:
         """``key_object``: the bytes of a key object (KOS), to classify it; None for any other instance."""
-        with self._progress:
+        with self._lock:
+            self._pending.append((orthanc_id, sop_class, key_object))
             self._noted += 1
-        self._queue.put((orthanc_id, sop_class, key_object))
+            full = len(self._pending) == self.batch_size
+        if full:
+            self._wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="drimbox-instance-facts", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._queue.put(None)
+        self._stopping = True
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(10)
 
     def flush_pending(self, timeout: float = 10.0) -> bool:
         """Wait until everything noted so far is written (used before reading the facts back)."""
         if self._thread is None or not self._thread.is_alive():
-            while items := self._drain():
+            while items := self._take():
                 self._write(items)
             return True
-        with self._progress:
+        with self._lock:
             target = self._noted
+        self._wake.set()
+        with self._progress:
             return self._progress.wait_for(lambda: self._written >= target, timeout)
 
-    def _drain(self) -> list:
-        items: list = []
-        while len(items) < self.batch_size:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._queue.put(None)
-                break
-            items.append(item)
+    def _take(self) -> list:
+        with self._lock:
+            items, self._pending = self._pending, []
         return items
 
     def _run(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=self.flush_seconds)
-            except queue.Empty:
-                continue
-            if first is None:
-                self._write(self._drain())
-                return
-            self._write([first, *self._drain()])
+        while not self._stopping:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self._write(self._take())
+        self._write(self._take())
 
     def _write(self, items: list) -> None:
         if not items:

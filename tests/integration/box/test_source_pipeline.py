@@ -89,6 +89,21 @@ def test_cstore_study_then_oru_report_over_mllp(box, operator, tmp):
     assert first.ReferencedSOPSequence[0].ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.88.59"
 
 
+
+def test_orthanc_holds_no_pixel_codecs_after_building_and_reading_key_objects(box, operator, tmp):
+    # pydicom would load numpy, Pillow and pyjpegls into Orthanc (~23 MB) for pixel handlers the box never uses
+    content, folder = new_study(tmp, "lean")
+    content = make_key_image_note(folder, content)  # a key object the plugin reads with pydicom
+    store_scu(box, folder)
+    stable(operator, content.study_uid)
+    assert mllp(box, make_oru(report_for(content)))[0] == "AA"
+    wait_manifest(operator, content.study_uid)
+    check_kos(box, operator, content, tmp)
+    mapped = Path(f"/proc/{box.orthanc.process.pid}/maps").read_text()
+    loaded = {line.rsplit("/", 1)[-1] for line in mapped.splitlines() if ".so" in line}
+    assert not {name for name in loaded if name.startswith(("_multiarray_umath", "_imaging", "_CharLS"))}, loaded
+    assert any(name.startswith("libOrthancPython") for name in loaded)
+
 def test_mdm_report_first_then_stow_study(box, operator, tmp):
     content, folder = new_study(tmp, "s2", series=(("MR", 2),))
     code, text = mllp(box, make_mdm(report_for(content), trigger="T02"))

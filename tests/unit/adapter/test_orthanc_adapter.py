@@ -107,12 +107,15 @@ def installed(tmp_path):
     fake = FakeOrthanc(configuration(tmp_path))
     box = orthanc_adapter.install(fake)
     yield fake, box
+    box.stop()
     box.store.db.close()
 
 
 def test_registers_one_of_each_callback(installed):
     fake, box = installed
-    assert len(fake.change_callbacks) == 1 and len(fake.filters) == 1 and len(fake.stored_callbacks) == 1
+    assert len(fake.filters) == 1 and len(fake.stored_callbacks) == 1
+    # orthanc-python 4.0 would call a change callback once per stored instance: the box follows /changes instead
+    assert fake.change_callbacks == []
     assert set(fake.routes) == {"/drimbox/(.*)", "/drimbox"}
     assert "drimbox/ui" in fake.explorer[0]
     assert box.rest.base_url == "http://127.0.0.1:18999"  # derived from Orthanc's own HttpPort
@@ -224,7 +227,7 @@ def test_stored_instances_are_only_enqueued_and_only_key_objects_copied(installe
     fake.stored_callbacks[0](image, "instance-1")
     fake.stored_callbacks[0](kos, "instance-2")
     fake.stored_callbacks[0](FakeDicom({}, b""), "instance-without-metadata")
-    queued = [box.instance_facts._queue.get_nowait() for _ in range(box.instance_facts._queue.qsize())]
+    queued = list(box.instance_facts._pending)
     assert queued == [("instance-1", "1.2.840.10008.5.1.4.1.1.2", None),
                       ("instance-2", "1.2.840.10008.5.1.4.1.1.88.59", b"kos")]
 

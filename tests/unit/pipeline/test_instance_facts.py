@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pydicom
@@ -49,3 +50,40 @@ def test_unreadable_bytes_are_skipped_not_fatal(tmp_path):
     recorder.note("broken", KOS_SOP_CLASS, b"not dicom at all")
     recorder.flush_pending()
     assert store.instance_facts(["broken"]) == {}  # left for the REST fallback
+
+
+def test_instances_arriving_one_by_one_are_written_in_a_few_transactions(tmp_path):
+    """Orthanc stores an instance every few milliseconds: the writer must not wake and commit for each one."""
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    transactions: list[int] = []
+    save = store.save_instance_facts
+    store.save_instance_facts = lambda facts: (transactions.append(len(facts)), save(facts))[1]  # type: ignore
+    recorder = InstanceFactsRecorder(store, flush_seconds=0.3)
+    recorder.start()
+    try:
+        started = time.monotonic()
+        for n in range(100):
+            recorder.note(f"id-{n}", "1.2.840.10008.5.1.4.1.1.2")
+            time.sleep(0.002)
+        assert recorder.flush_pending()
+        elapsed = time.monotonic() - started
+    finally:
+        recorder.stop()
+    assert len(store.instance_facts(f"id-{n}" for n in range(100))) == 100
+    assert sum(transactions) == 100
+    assert len(transactions) <= elapsed / 0.3 + 2, transactions
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_interval(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    recorder = InstanceFactsRecorder(store, batch_size=10, flush_seconds=60)
+    recorder.start()
+    try:
+        for n in range(10):
+            recorder.note(f"id-{n}", "1.2.840.10008.5.1.4.1.1.2")
+        deadline = time.monotonic() + 5
+        while len(store.instance_facts(f"id-{n}" for n in range(10))) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(store.instance_facts(f"id-{n}" for n in range(10))) == 10
+    finally:
+        recorder.stop()

@@ -1,0 +1,23 @@
+"""When the change follower reads Orthanc's change log again (there is no change callback to wake it)."""
+
+from __future__ import annotations
+
+from drimbox.pipeline.workers import STABLE_POLL_SECONDS, STABLE_WINDOW_SECONDS, follower_wait
+
+
+def test_idle_box_polls_at_the_regular_interval():
+    assert follower_wait(100.0, None, stable_age=10, poll_seconds=5) == 5
+
+
+def test_after_an_instance_it_wakes_when_the_study_can_become_stable():
+    assert follower_wait(103.0, 100.0, stable_age=10, poll_seconds=30) == 7  # StableAge after the last instance
+    assert follower_wait(103.0, 100.0, stable_age=10, poll_seconds=5) == 5  # never later than the regular poll
+
+
+def test_then_reads_often_while_orthanc_may_mark_it_stable():
+    for since in (10.0, 11.0, 10 + STABLE_WINDOW_SECONDS - 0.01):
+        assert follower_wait(100.0 + since, 100.0, stable_age=10, poll_seconds=5) == STABLE_POLL_SECONDS
+
+
+def test_and_back_to_the_regular_interval_afterwards():
+    assert follower_wait(100.0 + 10 + STABLE_WINDOW_SECONDS, 100.0, stable_age=10, poll_seconds=5) == 5
