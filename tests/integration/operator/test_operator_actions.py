@@ -6,23 +6,18 @@ from __future__ import annotations
 import pytest
 
 from drimbox.samples.reports import make_cda, make_oru
-from drimbox.sim.dmp.server import DmpSimulator
+from support.dmp import APPROVED, DELETED, kos_summaries, start_dmp_simulator
 from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
 from operator_helpers import browser_login, same_origin
 
 pytestmark = pytest.mark.integration
 
-APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
-DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
 HL7 = {"Content-Type": "application/hl7-v2"}
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory, pki):
-    server = pki["servers"]["dmp-sim"]
-    simulator = DmpSimulator(str(tmp_path_factory.mktemp("dmp-sim-actions")), tls_cert=server["fullchain"],
-                             tls_key=server["key"], client_ca=pki["ca_bundle"], signing_ca=pki["ca_bundle"])
-    simulator.start()
+    simulator = start_dmp_simulator(tmp_path_factory.mktemp("dmp-sim-actions"), pki)
     yield simulator
     simulator.stop()
 
@@ -48,8 +43,7 @@ def no_faults(sim):
 
 
 def kos_documents(sim, study_uid: str) -> list[dict]:
-    return [d for d in (x.summary() for x in sim.store.all_documents())
-            if d["kind"] == "KOS" and any(study_uid in r for r in d["referenceIds"])]
+    return kos_summaries(sim, study_uid)
 
 
 def send_study(box, operator, tmp_path, name: str) -> str:

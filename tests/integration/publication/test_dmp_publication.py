@@ -20,22 +20,16 @@ from source_helpers import mllp, new_study, report_for, store_scu, wait_for, wai
 
 from drimbox.reports.model import Organization  # noqa: E402
 from drimbox.samples.reports import DEMO_ORGANIZATION, make_mdm, make_omi_cancel, make_oru, new_uid  # noqa: E402
-from drimbox.sim.dmp.server import DmpSimulator  # noqa: E402
+from support.dmp import APPROVED, DEPRECATED, DELETED, kos_summaries, start_dmp_simulator
 from drimbox.testing import BoxClient, demo_study, start_box  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
-DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
-DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory, pki):
-    server = pki["servers"]["dmp-sim"]
-    simulator = DmpSimulator(str(tmp_path_factory.mktemp("dmp-sim-pub")), tls_cert=server["fullchain"],
-                             tls_key=server["key"], client_ca=pki["ca_bundle"], signing_ca=pki["ca_bundle"])
-    simulator.start()
+    simulator = start_dmp_simulator(tmp_path_factory.mktemp("dmp-sim-pub"), pki)
     yield simulator
     simulator.stop()
 
@@ -65,9 +59,7 @@ def no_faults(sim):
 
 
 def documents(sim, study_uid: str) -> list[dict]:
-    """The simulator's KOS documents of one study (referenceIds carry the study UID), oldest first."""
-    return [d for d in (x.summary() for x in sim.store.all_documents())
-            if d["kind"] == "KOS" and any(study_uid in r for r in d["referenceIds"])]
+    return kos_summaries(sim, study_uid)
 
 
 def by_unique_id(sim, study_uid: str) -> dict[str, dict]:

@@ -22,24 +22,18 @@ from drimbox.reports.ack import read_ack  # noqa: E402
 from drimbox.reports.mllp import FrameReader, frame, send_message  # noqa: E402
 from drimbox.reports.v2 import parse_er7  # noqa: E402
 from drimbox.samples.reports import DEMO_ORGANIZATION, make_cda, make_mdm, make_omi_cancel, make_oru, new_uid  # noqa: E402
-from drimbox.sim.dmp.server import DmpSimulator  # noqa: E402
+from support.dmp import APPROVED, DEPRECATED, DELETED, start_dmp_simulator
 from drimbox.testing import BoxClient, demo_order, start_box  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
-DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
-DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
 MAX_MESSAGE_BYTES = 200_000
 PER_SOURCE = 4
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory, pki):
-    server = pki["servers"]["dmp-sim"]
-    simulator = DmpSimulator(str(tmp_path_factory.mktemp("dmp-sim-hl7")), tls_cert=server["fullchain"],
-                             tls_key=server["key"], client_ca=pki["ca_bundle"], signing_ca=pki["ca_bundle"])
-    simulator.start()
+    simulator = start_dmp_simulator(tmp_path_factory.mktemp("dmp-sim-hl7"), pki)
     yield simulator
     simulator.stop()
 
