@@ -47,7 +47,7 @@ from drimbox.consumer.statistics import ERROR, SUCCESS, day_bounds, to_csv
 from drimbox.dmp.client import tls_context
 from drimbox.dmp.errors import DmpRejected, DmpUnavailable
 from drimbox.psc.model import ActivityChoice
-from drimbox.psc.session import SessionError, UserSession, open_user_session
+from drimbox.psc.session import UserSession
 from drimbox.store.consumer import ConsumerStore, RetrievalStore
 from drimbox.web import consumer_pages as pages
 from drimbox.kos.reader import read_manifest
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("drimbox.consumer")
 
 PREFIX = "/drimbox/consumer/context"
-PSC_COOKIE = "drimbox_psc"  # the viewer's PSC session cookie (drimbox.web.viewer_api), path /drimbox/
 STATISTICS_MAX_DAYS = 366
 MAX_KOS_FORM = 16 * 1024 * 1024  # a manifest of tens of thousands of instances stays far below
 
@@ -77,6 +76,7 @@ class ConsumerApi:
                  opener: ExamOpener | None = None, importer: StudyImporter | None = None,
                  purger: CachePurger | None = None,
                  find_local: Callable[[AppelContextuel], list[LocalStudy]] | None = None,
+                 current_user: Callable[[Request], UserSession | None] = lambda request: None,
                  tokens=None, viewer_minutes: int = 30, clock: Callable[[], float] = time.time):
         """``dmp`` (drimbox.dmp.client.DmpClient) and ``opener`` None: the box is not connected to the DMP;
         ``purger``: the background purge of the cache, run by the box; ``find_local``: the local PACS's own studies
@@ -92,6 +92,7 @@ class ConsumerApi:
         self.importer = importer
         self.purger = purger
         self.find_local = find_local
+        self.current_user = current_user  # the viewer's PSC session (drimbox.web.viewer_api.ViewerApi.user)
         self.tokens = tokens  # the viewer's server-side PSC tokens (drimbox.psc.token_store), by session id
         self.viewer_minutes = viewer_minutes
         self.clock = clock
@@ -163,22 +164,13 @@ class ConsumerApi:
             return None, pages.message("context", "expired", 410, lang=lang, page_url=page_url)
         return context, None
 
-    def _user(self, request: Request) -> UserSession | None:
-        value = parse_cookies(request.headers.get("cookie", "")).get(PSC_COOKIE)
-        if not value:
-            return None
-        try:
-            return open_user_session(value, self.secret, now=self.clock())
-        except SessionError:
-            return None
-
     def context_page(self, request: Request) -> Response:
         context, refusal = self._context(request)
         if context is None:
             return refusal  # type: ignore[return-value]
         lang = self._lang(request)
         page_url = f"{PREFIX}/{context.context_id}"
-        user = self._user(request)
+        user = self.current_user(request)
         if user is None:  # the viewer's PSC login, which comes back to this page
             return Response.redirect("/drimbox/psc/login?return=" + quote(page_url, safe=""))
         common: dict[str, Any] = {"lang": lang, "page_url": page_url, "appel": context.appel,
@@ -238,7 +230,7 @@ class ConsumerApi:
         if context is None:
             return None, None, {}, refusal
         page_url = f"{PREFIX}/{context.context_id}"
-        user = self._user(request)
+        user = self.current_user(request)
         if user is None:
             return None, None, {}, Response.redirect("/drimbox/psc/login?return=" + quote(page_url, safe=""))
         form = request.form()
@@ -335,7 +327,7 @@ class ConsumerApi:
         lang = self._lang(request)
         context_url = f"{PREFIX}/{context.context_id}"
         page_url = f"{context_url}/exams/{request.params['kos_uid']}"
-        user = self._user(request)
+        user = self.current_user(request)
         if user is None:
             return Response.redirect("/drimbox/psc/login?return=" + quote(page_url, safe=""))
         choice, reason = self._activity(context, user), context.access_reason
@@ -466,7 +458,7 @@ class ConsumerApi:
         if context is None:
             return None, None, refusal
         context_url = f"{PREFIX}/{context.context_id}"
-        user = self._user(request)
+        user = self.current_user(request)
         if user is None:  # PSC login first, then back to the same place
             return None, None, Response.redirect("/drimbox/psc/login?return=" + quote(context_url + back_to, safe=""))
         if (self._activity(context, user) is None or context.access_reason is None
@@ -628,7 +620,7 @@ def build_consumer_api(settings: Settings, store: Store, rest: OrthancRest, whit
         importer=StudyImporter(rest=rest, retrievals=retrievals, settings=settings.consumer, executor=executor,
                                on_done=audit.import_done),
         purger=CachePurger(retrievals, contexts, rest, time.time), find_local=find_local,
-        tokens=viewer.tokens, viewer_minutes=settings.viewer.session_minutes)
+        current_user=viewer.user, tokens=viewer.tokens, viewer_minutes=settings.viewer.session_minutes)
 
 
 def _source_checker(settings: Settings, whitelist: WhitelistKeeper | None) -> Callable[[str], SourceCheck]:

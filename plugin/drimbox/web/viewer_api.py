@@ -127,7 +127,7 @@ class ViewerApi:
                 return pages.refused(refusal.reason, 403)
             session = ViewerSession(item.study_uid, item.kos_uid, "patient", grant.subject)
             return self._open_viewer(request, item, session, reason=f"patient {grant.subject} ({grant.issuer})")
-        user = self._user(request)
+        user = self.user(request)
         if user is None:
             return self._login(request, _request_url(request), query.get("login_hint"), query.get("prompt"))
         choice = user.activity
@@ -200,7 +200,8 @@ class ViewerApi:
         return None
 
     # --- PSC login -----------------------------------------------------------------------------------
-    def _user(self, request: Request) -> UserSession | None:
+    def user(self, request: Request) -> UserSession | None:
+        """The professional of this browser's PSC session (the consumer's pages share it), or None."""
         value = parse_cookies(request.headers.get("cookie", "")).get(PSC_COOKIE)
         if not value:
             return None
@@ -265,7 +266,7 @@ class ViewerApi:
         return_url = _decoded(request.query).get("return", "/")
         if not is_safe_return_url(return_url):
             return_url = "/"
-        user = self._user(request)
+        user = self.user(request)
         if user is None:
             return self._login(request, "/drimbox/psc/activity?return=" + quote(return_url, safe=""))
         choices = [(c.key, c.label) for c in user.professional.activity_choices()]
@@ -275,7 +276,7 @@ class ViewerApi:
 
     def choose_activity(self, request: Request) -> Response:
         form = request.form()
-        user = self._user(request)
+        user = self.user(request)
         if user is None:
             return pages.refused("login_failed", 401, "no PSC session")
         if not hmac.compare_digest(form.get("csrf", ""), self._csrf(user)):
