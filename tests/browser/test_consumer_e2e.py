@@ -32,6 +32,7 @@ from drimbox.sim.psc import PscSimulator
 from drimbox.testing import BoxClient, demo_order, demo_study, start_box, store_scu, wait_for
 from drimbox.web.ohif import REPO_VIEWER_DIR
 from support.chromium import Chromium
+from support.logs import logged
 from test_ohif_smoke import viewport_statistics
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration,
@@ -165,7 +166,7 @@ def test_consumer_scenario_in_a_browser(scene):
         browser.wait("location.pathname === '/viewer'", what="OHIF in comparison")
         assert "hpCompare" in browser.evaluate("location.search")
         painted(browser, tmp / "compare.png")
-        access = (b.log_dir / "nginx-access.log").read_text().splitlines()
+        access = logged(b.log_dir / "nginx-access.log", f"/dicom-web/studies/{prior.study_uid}/series").splitlines()
         for uid in (current.study_uid, prior.study_uid):
             served = [line for line in access if f"/dicom-web/studies/{uid}/series" in line and '" 200 ' in line]
             assert served, f"OHIF's comparison did not load study {uid}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import time
@@ -25,6 +24,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from drimbox.web.ohif import REPO_VIEWER_DIR, render_app_config
+from drimbox.launcher.ports import free_port
 from support.chromium import Chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -35,11 +35,6 @@ ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:

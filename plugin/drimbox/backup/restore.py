@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import requests
 
 from drimbox.backup.archive import STORE_COPY, BackupError, instance_path, read_manifest
 from drimbox.launcher.box_instance import ORTHANC
+from drimbox.launcher.ports import free_port
 from drimbox.launcher.processes import ManagedProcess, ProcessError, wait_for_port
 from drimbox.pipeline.changes import CURSOR_FACT
 from drimbox.store import Store
@@ -38,12 +38,6 @@ class RestoreReport:
     instances: int = 0
     studies: int = 0
     seconds: float = 0.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _not_empty(path: Path) -> bool:
@@ -88,7 +82,7 @@ def verify_backup(backup_dir: Path, manifest: dict[str, Any]) -> None:
 def import_instances(backup_dir: Path, manifest: dict[str, Any], orthanc_configuration: dict[str, Any],
                      *, progress: Callable[[int, int], None] | None = None, timeout: float = 600) -> tuple[int, int]:
     """Rebuild Orthanc's index and storage from the backup's DICOM files; returns (instances, studies)."""
-    http, dicom = _free_port(), _free_port()
+    http, dicom = free_port(), free_port()
     settings = {k: orthanc_configuration[k] for k in STORAGE_KEYS if k in orthanc_configuration}
     settings.update({"Name": "DRIMbox restore", "HttpPort": http, "DicomPort": dicom, "RemoteAccessAllowed": False,
                      "AuthenticationEnabled": False, "StableAge": 1, "Plugins": [], "SaveJobs": False})

@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+import random
 import socket
+import threading
 from dataclasses import dataclass, fields
+from pathlib import Path
+
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def _below_ephemeral_range() -> range:
+    """Ports the kernel never gives to an outgoing connection: a port taken with ``bind(0)`` comes from the
+    ephemeral range, where any client socket of the machine may take it before our server binds it."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(1025, low - 12000), low)
+
+
+def _bindable(port: int) -> bool:
+    # no SO_REUSEADDR: a port still in TIME_WAIT or bound on any address is refused, as Orthanc's binding would be
+    with socket.socket() as sock:
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on, outside the ephemeral range, never handed out twice by this process."""
+    candidates = _below_ephemeral_range()
+    for _ in range(200):
+        port = random.choice(candidates)
+        with _handed_out_lock:
+            if port in _handed_out or not _bindable(port):
+                continue
+            _handed_out.add(port)
+        return port
+    raise OSError(f"no free port found in {candidates.start}-{candidates.stop - 1}")
 
 
 @dataclass(frozen=True)

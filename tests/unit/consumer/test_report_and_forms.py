@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import ssl
 
 import pytest
@@ -16,6 +15,7 @@ from drimbox.reports.model import Code
 from drimbox.samples.reports import make_cda
 from drimbox.trust.whitelist import Domain
 from drimbox.web.multipart_form import parse_form_data
+from drimbox.launcher.ports import free_port
 
 
 def test_the_pdf_of_a_generated_report_is_found():
@@ -63,9 +63,7 @@ def test_the_kos_form_is_read_under_either_media_type():
 
 
 def test_a_source_host_without_a_listed_dn_or_not_answering_is_not_used():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
     context = ssl.create_default_context()
     no_dn = [Domain(id="x", db=f"localhost:{port}", vi="", name="x", operator_dn="")]
     assert check_source(f"localhost:{port}", no_dn, context).outcome == WRONG_DN

@@ -61,11 +61,9 @@ def test_send_prints_ack_code(tmp_path, capsys):
 
 
 def test_send_to_closed_port(tmp_path, capsys):
-    import socket
+    from drimbox.launcher.ports import free_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     message = tmp_path / "m.hl7"
     message.write_bytes(make_oru())
     assert main(["hl7", "send", str(message), "--port", str(port), "--timeout", "2"]) == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from drimbox.launcher.ports import free_port
 from drimbox.trust.accept import (
     EXPLICIT_VR_LE,
     JPEG_LOSSLESS_SV1,
@@ -34,11 +34,6 @@ pytestmark = pytest.mark.integration
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_series(directory: Path, count: int = 2) -> list[Path]:
