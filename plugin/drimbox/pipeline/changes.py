@@ -69,8 +69,8 @@ class ChangeFollower:
                 study = self.reader.study_by_id(orthanc_id)
                 if study is None:  # deleted since
                     continue
-                self.store.update_study(study.study_uid, orthanc_id=orthanc_id, stable_at=self.store.clock(),
-                                        pending=1)
+                self.store.update_study(study.study_uid, orthanc_id=orthanc_id, stable_at=self.store.clock())
+                self.store.mark_pending(study.study_uid)
                 self.on_stable_study(study.study_uid)
                 seen += 1
             if batch.last > cursor:

@@ -57,16 +57,18 @@ class ManifestReconciler:
 
     def reconcile(self, study_uid: str) -> ReconcileResult:
         with self._lock(study_uid):
-            self.store.update_study(study_uid, pending=0)
+            # the study stays pending while it is looked at: if this node dies now, another one's sweep (or this
+            # one's restart) takes it up; marks made meanwhile survive the settling below
+            seen = self.store.pending_mark(study_uid)
             try:
                 result = self._reconcile(study_uid)
             except Exception as error:  # recorded for the operator; the study is retried on the next event
                 log.exception("reconciling study %s failed", study_uid)
                 result = ReconcileResult(study_uid, StudyState.FAILED, f"{type(error).__name__}: {error}")
-            # a study that is not stable yet stays pending: if its STABLE_STUDY event is lost (Orthanc stopped),
-            # the start-up pass over pending studies builds its manifest
-            self.store.update_study(study_uid, state=result.state, problem=result.problem,
-                                    pending=1 if result.state == StudyState.WAITING_STABLE else 0)
+            self.store.update_study(study_uid, state=result.state, problem=result.problem)
+            # a study that is not stable yet stays pending: if its STABLE_STUDY event is lost (Orthanc stopped,
+            # or the node that received its images died), a sweep or the start-up pass builds its manifest
+            self.store.settle_pending(study_uid, seen, keep=result.state == StudyState.WAITING_STABLE)
             return result
 
     def _reconcile(self, study_uid: str) -> ReconcileResult:
@@ -124,11 +126,14 @@ class ManifestReconciler:
             return ReconcileResult(study_uid, StudyState.FAILED, str(error))
         data = encode_manifest(ds)
         send = self.dmp_enabled and report_record.flags.get("DESTDMP", True)
-        manifest = self.store.add_manifest(
-            kos_uid=ds.SOPInstanceUID, study_uid=study_uid, report_id=report.report_id, fingerprint=fingerprint,
-            series_count=len(referenced), instance_count=sum(len(v) for v in referenced.values()),
-            content=referenced, data=data, dmp_status="queued" if send else "not_sent")
-        self._queue_registration(manifest, send, report_record)
+        # one transaction: a manifest recorded without its registration would never be sent (the next pass finds
+        # it current and unchanged)
+        with self.store.atomically():
+            manifest = self.store.add_manifest(
+                kos_uid=ds.SOPInstanceUID, study_uid=study_uid, report_id=report.report_id, fingerprint=fingerprint,
+                series_count=len(referenced), instance_count=sum(len(v) for v in referenced.values()),
+                content=referenced, data=data, dmp_status="queued" if send else "not_sent")
+            self._queue_registration(manifest, send, report_record)
         log.info("study %s: manifest %s v%d (%d instances)", study_uid, manifest.kos_uid, manifest.version,
                  manifest.instance_count)
         return ReconcileResult(study_uid, StudyState.MANIFEST_READY, new_manifest=manifest.kos_uid)
@@ -153,6 +158,11 @@ class ManifestReconciler:
         self.store.enqueue_publication(study_uid=manifest.study_uid, kos_uid=manifest.kos_uid, action="register")
 
     def _withdraw(self, manifest: ManifestRecord) -> None:
+        # one transaction: a manifest marked withdrawn without its deletion queued would stay Approved in the DMP
+        with self.store.atomically():
+            self._withdraw_and_queue_deletion(manifest)
+
+    def _withdraw_and_queue_deletion(self, manifest: ManifestRecord) -> None:
         self.store.set_manifest_status(manifest.kos_uid, ManifestStatus.WITHDRAWN)
         dropped = self.store.supersede_queued_registrations(manifest.study_uid)
         sent_or_sending = any(

@@ -140,9 +140,10 @@ class Publisher:
 
     def _registered(self, job: PublicationRecord, manifest: ManifestRecord, entry_uuid: str,
                     replaces: str | None = None) -> None:
-        self.store.set_manifest_dmp(manifest.kos_uid, dmp_status=DmpStatus.APPROVED, entry_uuid=entry_uuid)
-        self.store.finish_publication(job.id, PublicationState.DONE, entry_uuid=entry_uuid,
-                                      replaces_entry_uuid=replaces)
+        with self.store.atomically():  # the manifest's status and its job's tell the same story
+            self.store.set_manifest_dmp(manifest.kos_uid, dmp_status=DmpStatus.APPROVED, entry_uuid=entry_uuid)
+            self.store.finish_publication(job.id, PublicationState.DONE, entry_uuid=entry_uuid,
+                                          replaces_entry_uuid=replaces)
         log.info("publication %s: manifest %s Approved in the DMP as %s", job.id, manifest.kos_uid, entry_uuid)
 
     def _already_registered(self, manifest: ManifestRecord, report: Report) -> str | None:
@@ -161,8 +162,9 @@ class Publisher:
             return
         _, report, _ = self._context(approved, approved.kos_uid)  # the deletion acts as the entry's own report
         self.dmp.delete(approved.dmp_entry_uuid or "", report)  # _approved_entry returns only entries with an id
-        self.store.set_manifest_dmp(approved.kos_uid, dmp_status=DmpStatus.DELETED)
-        if approved.kos_uid != job.kos_uid:
-            self.store.set_manifest_dmp(job.kos_uid, dmp_status=DmpStatus.NOT_SENT)
-        self.store.finish_publication(job.id, PublicationState.DONE, entry_uuid=approved.dmp_entry_uuid)
+        with self.store.atomically():
+            self.store.set_manifest_dmp(approved.kos_uid, dmp_status=DmpStatus.DELETED)
+            if approved.kos_uid != job.kos_uid:
+                self.store.set_manifest_dmp(job.kos_uid, dmp_status=DmpStatus.NOT_SENT)
+            self.store.finish_publication(job.id, PublicationState.DONE, entry_uuid=approved.dmp_entry_uuid)
         log.info("publication %s: entry %s deleted from the DMP", job.id, approved.dmp_entry_uuid)

@@ -28,6 +28,11 @@ class Store:
     def open(cls, url: str, clock: Callable[[], float] = time.time) -> "Store":
         return cls(open_database(url), clock)
 
+    def atomically(self) -> ContextManager[Any]:
+        """Every store call inside the block commits together or not at all (a crash between two of them
+        leaves neither): a manifest and its DMP registration, a withdrawal and its deletion."""
+        return self.db.transaction()
+
     def exclusive(self, name: str, *, wait: bool = True) -> ContextManager[bool]:
         """A named lock shared by every node on this store (the change cursor, a study being reconciled)."""
         return self.db.exclusive(name, wait=wait)
@@ -103,7 +108,7 @@ class Store:
 
     def update_study(self, study_uid: str, **values: Any) -> None:
         """Create or update the study row with the given columns."""
-        allowed = {"orthanc_id", "report_id", "state", "problem", "stable_at", "pending"}
+        allowed = {"orthanc_id", "report_id", "state", "problem", "stable_at"}  # pending: mark/settle_pending
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown study column(s): {sorted(unknown)}")
@@ -118,12 +123,37 @@ class Store:
                 conn.execute(f"UPDATE studies SET {assignments}, updated_at = ? WHERE study_uid = ?",
                              (*values.values(), now, study_uid))
 
-    def mark_pending(self, study_uid: str) -> None:
-        """Durably note that the study must be looked at again (survives a restart)."""
-        self.update_study(study_uid, pending=1)
+    def mark_pending(self, study_uid: str) -> int:
+        """Durably note that the study must be looked at again (survives a restart, seen by every node).
+
+        ``pending`` counts the marks: whoever looks at the study reads it first and clears it only if nobody
+        marked the study meanwhile (:meth:`settle_pending`). Returns the new count."""
+        with self.db.transaction() as conn:
+            self.update_study(study_uid)
+            conn.execute("UPDATE studies SET pending = pending + 1 WHERE study_uid = ?", (study_uid,))
+            row = conn.execute("SELECT pending FROM studies WHERE study_uid = ?", (study_uid,)).fetchone()
+        return int(row["pending"])
+
+    def pending_mark(self, study_uid: str) -> int:
+        """The study's mark count now (0: not pending), to hand back to :meth:`settle_pending`."""
+        row = self.db.query_one("SELECT pending FROM studies WHERE study_uid = ?", (study_uid,))
+        return int(row["pending"]) if row else 0
+
+    def settle_pending(self, study_uid: str, seen: int, *, keep: bool = False) -> bool:
+        """After looking at the study: clear its marks if they are still ``seen`` (a mark made since stays);
+        ``keep``: it must be looked at again whatever happened. Returns whether the study is still pending."""
+        with self.db.transaction() as conn:
+            if keep:
+                conn.execute("UPDATE studies SET pending = pending + 1 WHERE study_uid = ? AND pending = 0",
+                             (study_uid,))
+            else:
+                conn.execute("UPDATE studies SET pending = 0 WHERE study_uid = ? AND pending = ?",
+                             (study_uid, seen))
+            row = conn.execute("SELECT pending FROM studies WHERE study_uid = ?", (study_uid,)).fetchone()
+        return bool(row and row["pending"])
 
     def pending_studies(self) -> list[str]:
-        return [r["study_uid"] for r in self.db.query("SELECT study_uid FROM studies WHERE pending = 1")]
+        return [r["study_uid"] for r in self.db.query("SELECT study_uid FROM studies WHERE pending > 0")]
 
     def list_studies(self, *, limit: int = 200, state: str | None = None) -> list[StudyRecord]:
         if state:
