@@ -25,11 +25,13 @@ class ChangeBatch:
     stable_studies: list[str] = field(default_factory=list)  # Orthanc ids
     last: int = 0
     done: bool = True
+    empty: bool = True  # the page held no change at all (of any kind)
 
 
 def read_changes(page: dict) -> ChangeBatch:
-    batch = ChangeBatch(last=int(page.get("Last", 0)), done=bool(page.get("Done", True)))
-    for change in page.get("Changes", []):
+    changes = page.get("Changes", [])
+    batch = ChangeBatch(last=int(page.get("Last", 0)), done=bool(page.get("Done", True)), empty=not changes)
+    for change in changes:
         kind, level, orthanc_id = change.get("ChangeType"), change.get("ResourceType"), change.get("ID")
         if kind == "StableStudy":
             batch.stable_studies.append(orthanc_id)
@@ -63,6 +65,14 @@ class ChangeFollower:
         while True:
             cursor = self.cursor
             batch = read_changes(self.rest.get_json("/changes", since=cursor, limit=self.page_size))
+            if batch.empty and batch.last < cursor:
+                # Orthanc answers with its log's last change: before the cursor, the log is not the one the
+                # cursor was taken from (an index rebuilt, replaced or restored by hand, a cleared log). Read it
+                # again from its start: reconciling a study twice changes nothing, skipping one would.
+                log.warning("Orthanc's change log ends at %d, before this box's cursor %d: its index was replaced "
+                            "or its log cleared; following it again from its start", batch.last, cursor)
+                self.store.set_fact(CURSOR_FACT, "0")
+                continue
             if batch.deleted_instances:
                 self.store.forget_instances(batch.deleted_instances)
             for orthanc_id in dict.fromkeys(batch.stable_studies):

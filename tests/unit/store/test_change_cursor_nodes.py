@@ -53,3 +53,22 @@ def test_two_followers_never_process_a_change_twice(store_url):
     counts = Counter(seen)
     assert len(counts) == CHANGES
     assert set(counts.values()) == {1}, sorted(uid for uid, n in counts.items() if n > 1)
+
+
+class ReplacedIndex:
+    """An index rebuilt behind the box's back: its log restarts at 1 and ends at 3 while the cursor says 500."""
+
+    def get_json(self, path: str, *, since: int, limit: int) -> dict:
+        changes = [{"ChangeType": "StableStudy", "ResourceType": "Study", "ID": f"o{seq}", "Seq": seq}
+                   for seq in range(since + 1, 4)]
+        return {"Changes": changes, "Last": changes[-1]["Seq"] if changes else 3, "Done": True}
+
+
+def test_a_change_log_that_ends_before_the_cursor_is_read_again_from_its_start(store_url, caplog):
+    seen: list[str] = []
+    follower = ChangeFollower(ReplacedIndex(), Reader(), Store.open(store_url), seen.append)
+    follower.store.set_fact("orthanc_changes_cursor", "500")
+    assert follower.poll() == 3
+    assert seen == ["1.2.1", "1.2.2", "1.2.3"] and follower.cursor == 3
+    assert "before this box's cursor 500" in caplog.text
+    assert follower.poll() == 0 and follower.cursor == 3  # then followed as usual
