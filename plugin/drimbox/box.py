@@ -24,7 +24,6 @@ from drimbox.reachability import Reachability, probes_from_settings
 from drimbox.pacs.reader import PacsReader
 from drimbox.pacs.rest import OrthancRest
 from drimbox.pipeline.changes import ChangeFollower
-from drimbox.pipeline.instance_facts import InstanceFactsRecorder
 from drimbox.pipeline.intake import MessageQuota, ReportIntake
 from drimbox.pipeline.manifests import ManifestReconciler
 from drimbox.pipeline.publisher import Publisher
@@ -68,8 +67,8 @@ class Box:
         # the source pipeline: Orthanc's changes and the HL7 intake schedule studies, worker threads reconcile
         # them into manifests and publish those
         self.studies = StudyQueue(self.store.clock)
-        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.studies.schedule)
-        self.instance_facts = InstanceFactsRecorder(self.store, on_studies=self.follower.note_studies_with_new_images)
+        self.follower = ChangeFollower(self.rest, self.reader, self.store, self.studies.schedule,
+                                       on_instances_arrived=lambda at: self.workers.instances_arrived(at))
         foreign = RetrievalStore(self.store.db, self.store.clock)
         self.reconciler = ManifestReconciler(self.store, self.reader, settings.identity, settings.publication,
                                              dmp_enabled=settings.dmp.enabled,
@@ -198,7 +197,6 @@ class Box:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        self.instance_facts.start()
         self.workers.start()
         if self.settings.hl7.enabled:
             from drimbox.reports.mllp import MllpLimits, MllpServer
@@ -245,17 +243,11 @@ class Box:
         if self.mllp is not None:
             self.mllp.stop()
         self.workers.stop()
-        self.instance_facts.stop()
 
     # --- entry points ---------------------------------------------------------------------------
     def _handle_mllp(self, raw: bytes) -> bytes:
         ack, _ = self.intake.receive_hl7(raw, channel="mllp")
         return ack
-
-    def on_instance_stored(self, orthanc_id: str, sop_class_uid: str, key_object: bytes | None = None) -> None:
-        """From Orthanc's storage thread: remember the instance's SOP class (enqueue only)."""
-        self.instance_facts.note(orthanc_id, sop_class_uid, key_object)
-        self.workers.instances_arrived()
 
     def start_when_orthanc_answers(self, then: Callable[[], None] | None = None, interval: float = 0.1) -> None:
         """Returns at once; a thread starts the box (then calls ``then``) once Orthanc's REST API answers, unless

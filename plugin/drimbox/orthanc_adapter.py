@@ -1,8 +1,9 @@
 """The only module that touches ``orthanc``: registers callbacks and turns them into plain calls on a Box.
 
-Callbacks never block: the stored-instance callback appends to a list, the HTTP filter is a pure decision, and
-the REST callback answers from the store (worker threads do the network work). No change callback: the box
-follows Orthanc's change log through its REST API (see :func:`install`).
+Callbacks never block: the HTTP filter is a pure decision and the REST callback answers from the store (worker
+threads do the network work). Nothing runs as Orthanc stores an instance: no change callback and no
+stored-instance callback; the box follows Orthanc's change log through its REST API (see :func:`install`) and
+reads what a manifest needs when the study is stable (:mod:`drimbox.pacs.reader`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import logging
 
 from drimbox.box import Box
-from drimbox.pacs.key_objects import KOS_SOP_CLASS
 from drimbox.config import SettingsError, check_deployment, load_settings
 from drimbox.metrics import MetricsPusher
 from drimbox.util.one_line import OneLineFormatter, one_line
@@ -62,8 +62,9 @@ def install(orthanc) -> Box:
 
     # No change callback: orthanc-python 4.0 would call Python once per change, i.e. once per stored instance
     # (NewInstance), each call creating a thread state under the GIL: ~12% of a bare Orthanc's CPU on small
-    # images. The box starts once Orthanc's REST API answers, follows /changes from its cursor (looking for the
-    # stable study StableAge after the last stored instance) and stops when the interpreter finalizes.
+    # images; and no stored-instance callback, ~3% even empty (bench/ingest.py). The box starts once Orthanc's
+    # REST API answers, follows /changes from its cursor (looking for the stable study StableAge after the last
+    # NewInstance it reads there) and stops when the interpreter finalizes.
     box.start_when_orthanc_answers(then=metrics.start)
     atexit.register(box.stop)
     atexit.register(metrics.stop)  # atexit runs the last registered first
@@ -78,15 +79,6 @@ def install(orthanc) -> Box:
             headers=dict(request.get("headers") or {}), body=request.get("body") or b""))
         send(output, response)
 
-    def on_stored(dicom, instance_id):
-        # A metadata read costs Orthanc ~0.3 ms per instance; GetInstanceData() ~1 ms (Orthanc serialises the
-        # data set again), so the bytes are only taken for the rare key objects, which must be classified.
-        if dicom.HasInstanceMetadata("SopClassUid"):
-            sop_class = dicom.GetInstanceMetadata("SopClassUid")
-            box.on_instance_stored(instance_id, sop_class,
-                                   dicom.GetInstanceData() if sop_class == KOS_SOP_CLASS else None)
-
-    orthanc.RegisterOnStoredInstanceCallback(on_stored)
     orthanc.RegisterIncomingHttpRequestFilter(http_filter)
     orthanc.RegisterRestCallback("/drimbox/(.*)", rest)
     orthanc.RegisterRestCallback("/drimbox", rest)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 from drimbox.pacs.reader import PacsReader, orthanc_time
 from drimbox.pacs.rest import OrthancRest, OrthancRestError
@@ -26,6 +27,7 @@ class ChangeBatch:
     last: int = 0
     done: bool = True
     empty: bool = True  # the page held no change at all (of any kind)
+    last_arrival: float | None = None  # Unix time by which the page's last NewInstance happened (1 s resolution)
 
 
 def read_changes(page: dict) -> ChangeBatch:
@@ -37,15 +39,23 @@ def read_changes(page: dict) -> ChangeBatch:
             batch.stable_studies.append(orthanc_id)
         elif kind == "Deleted" and level == "Instance":
             batch.deleted_instances.append(orthanc_id)
+        elif kind == "NewInstance":
+            stamp = orthanc_time(change.get("Date", ""))
+            if stamp:  # the change happened within that second
+                batch.last_arrival = max(batch.last_arrival or 0.0, stamp + 1.0)
     return batch
 
 
 class ChangeFollower:
-    def __init__(self, rest: OrthancRest, reader: PacsReader, store: Store, on_stable_study, page_size: int = 1000):
+    def __init__(self, rest: OrthancRest, reader: PacsReader, store: Store, on_stable_study,
+                 on_instances_arrived: Callable[[float], None] | None = None, page_size: int = 1000):
+        """``on_stable_study(study_uid)``: a study to reconcile; ``on_instances_arrived(unix_time)``: the log
+        shows instances stored until then (so the stable study is due StableAge later)."""
         self.rest = rest
         self.reader = reader
         self.store = store
-        self.on_stable_study = on_stable_study  # callable(study_uid)
+        self.on_stable_study = on_stable_study
+        self.on_instances_arrived = on_instances_arrived
         self.page_size = page_size
 
     @property
@@ -73,6 +83,8 @@ class ChangeFollower:
                             "or its log cleared; following it again from its start", batch.last, cursor)
                 self.store.set_fact(CURSOR_FACT, "0")
                 continue
+            if batch.last_arrival is not None and self.on_instances_arrived is not None:
+                self.on_instances_arrived(batch.last_arrival)
             if batch.deleted_instances:
                 self.store.forget_instances(batch.deleted_instances)
             for orthanc_id in dict.fromkeys(batch.stable_studies):
@@ -110,15 +122,3 @@ class ChangeFollower:
                 self.on_stable_study(record.study_uid)
                 scheduled += 1
         return scheduled
-
-    def note_studies_with_new_images(self, study_uids) -> None:
-        """Studies the pipeline already follows (they have a report) and that just received a key object (an
-        IOCM rejection note, a key image note) are durably marked pending and scheduled; the reconciliation
-        waits while the study is unstable and keeps it pending."""
-        for study_uid in sorted(study_uids):
-            record = self.store.get_study(study_uid)
-            followed = (record is not None and record.report_id) or self.store.reports_for_study(study_uid)
-            if followed:
-                self.store.mark_pending(study_uid)
-                self.on_stable_study(study_uid)
-

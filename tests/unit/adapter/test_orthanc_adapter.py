@@ -42,20 +42,6 @@ class FakeOutput:
         self.answer.append(part)
 
 
-class FakeDicom:
-    def __init__(self, metadata, data):
-        self.metadata, self.data = metadata, data
-
-    def HasInstanceMetadata(self, key):
-        return key in self.metadata
-
-    def GetInstanceMetadata(self, key):
-        return self.metadata[key]
-
-    def GetInstanceData(self):
-        return self.data
-
-
 class FakeOrthanc:
     ChangeType = SimpleNamespace(ORTHANC_STARTED=0, ORTHANC_STOPPED=1, STABLE_STUDY=2, NEW_STUDY=3, NEW_INSTANCE=4)
 
@@ -113,9 +99,10 @@ def installed(tmp_path):
 
 def test_registers_one_of_each_callback(installed):
     fake, box = installed
-    assert len(fake.filters) == 1 and len(fake.stored_callbacks) == 1
-    # orthanc-python 4.0 would call a change callback once per stored instance: the box follows /changes instead
-    assert fake.change_callbacks == []
+    assert len(fake.filters) == 1
+    # nothing runs as Orthanc stores an instance: orthanc-python 4.0 would call a change callback once per stored
+    # instance, and even an empty stored-instance callback costs ~3% of ingest: the box follows /changes instead
+    assert fake.change_callbacks == [] and fake.stored_callbacks == []
     assert set(fake.routes) == {"/drimbox/(.*)", "/drimbox"}
     assert "drimbox/ui" in fake.explorer[0]
     assert box.rest.base_url == "http://127.0.0.1:18999"  # derived from Orthanc's own HttpPort
@@ -217,19 +204,6 @@ def test_filter_lets_a_peer_in_only_with_a_grant_for_exactly_that_path(installed
     viewer_grant = box.gate.grant(curated, scope="viewer")
     assert allow(curated, method=1, ip="127.0.0.1", headers={**db, "x-drimbox-grant": viewer_grant},
                  get={}) is False
-
-
-def test_stored_instances_are_only_enqueued_and_only_key_objects_copied(installed):
-    fake, box = installed
-    image, kos = FakeDicom({"SopClassUid": "1.2.840.10008.5.1.4.1.1.2"}, b"image"), \
-        FakeDicom({"SopClassUid": "1.2.840.10008.5.1.4.1.1.88.59"}, b"kos")
-    image.GetInstanceData = lambda: pytest.fail("an image's bytes were copied (costs Orthanc ~1 ms each)")
-    fake.stored_callbacks[0](image, "instance-1")
-    fake.stored_callbacks[0](kos, "instance-2")
-    fake.stored_callbacks[0](FakeDicom({}, b""), "instance-without-metadata")
-    queued = list(box.instance_facts._pending)
-    assert queued == [("instance-1", "1.2.840.10008.5.1.4.1.1.2", None),
-                      ("instance-2", "1.2.840.10008.5.1.4.1.1.88.59", b"kos")]
 
 
 def test_a_wrong_method_is_a_405_with_allow_through_orthancs_dedicated_call():

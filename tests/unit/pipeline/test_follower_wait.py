@@ -21,3 +21,18 @@ def test_then_reads_often_while_orthanc_may_mark_it_stable():
 
 def test_and_back_to_the_regular_interval_afterwards():
     assert follower_wait(100.0 + 10 + STABLE_WINDOW_SECONDS, 100.0, stable_age=10, poll_seconds=5) == 5
+
+
+def test_arrivals_read_from_the_log_only_move_forward():
+    import time
+
+    from drimbox.pipeline.workers import Workers
+
+    workers = Workers(store=None, studies=None, reconciler=None, follower=None, publisher=None)  # type: ignore[arg-type]
+    workers.instances_arrived(time.time() - 3)
+    seen = workers._last_arrival
+    assert seen is not None and abs((time.monotonic() - seen) - 3) < 0.5
+    workers.instances_arrived(time.time() - 30)  # an older page of the log
+    assert workers._last_arrival == seen
+    workers.instances_arrived(time.time() + 60)  # a clock ahead of ours counts as now, never as the future
+    assert workers._last_arrival is not None and workers._last_arrival <= time.monotonic()

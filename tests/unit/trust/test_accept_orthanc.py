@@ -7,10 +7,8 @@ uncompressed series. Lives next to the accept unit tests because it pins the fac
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from drimbox.launcher.ports import free_port
+from support.orthanc import ORTHANC, plain_orthanc
+
 from drimbox.trust.accept import (
     EXPLICIT_VR_LE,
     JPEG_LOSSLESS_SV1,
@@ -32,7 +31,6 @@ from drimbox.trust.accept import (
 
 pytestmark = pytest.mark.integration
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 
 
 
@@ -63,26 +61,8 @@ def orthanc(tmp_path_factory):
     if not DICOMWEB_PLUGIN.exists() or not Path(ORTHANC).exists() or not shutil.which("dcmcjpls"):
         pytest.skip("needs Orthanc, its DICOMweb plugin and dcmtk's dcmcjpls")
     tmp = tmp_path_factory.mktemp("orthanc-accept")
-    port = free_port()
-    (tmp / "db").mkdir()
-    config = {"Name": "accept", "StorageDirectory": str(tmp / "db"), "IndexDirectory": str(tmp / "db"),
-              "HttpPort": port, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-              "DicomServerEnabled": False, "Plugins": [str(DICOMWEB_PLUGIN)],
-              "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
-    (tmp / "orthanc.json").write_text(json.dumps(config))
-    process = subprocess.Popen([ORTHANC, str(tmp / "orthanc.json")], cwd=tmp,
-                               stdout=open(tmp / "orthanc.log", "wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.get(f"{base}/system", timeout=1).raise_for_status()
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with plain_orthanc(tmp, Name="accept", Plugins=[str(DICOMWEB_PLUGIN)],
+                       DicomWeb={"Enable": True, "Root": "/dicom-web/"}) as base:
         (tmp / "raw").mkdir()
         (tmp / "jls").mkdir()
         raw = write_series(tmp / "raw")
@@ -95,9 +75,6 @@ def orthanc(tmp_path_factory):
         for path in raw + jls:
             requests.post(f"{base}/instances", data=path.read_bytes(), timeout=10).raise_for_status()
         yield {"dicomweb": f"{base}/dicom-web", "raw": raw, "jls": jls}
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def parts(response: requests.Response) -> list[tuple[str, bytes]]:
