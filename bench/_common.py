@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugin") not in sys.path:  # the project is installed editable; this is only a fallback
     sys.path.insert(0, str(REPO / "plugin"))
 
-from drimbox.launcher.box_instance import ORTHANC, PLUGINS_DIR  # noqa: E402
+from drimbox.launcher.box_instance import ORTHANC, PLUGINS_DIR, POSTGRESQL_INDEX_PLUGIN  # noqa: E402
 from drimbox.launcher.ports import free_port  # noqa: E402
 from drimbox.launcher.processes import ManagedProcess, wait_for_port  # noqa: E402
 
@@ -102,6 +102,7 @@ class BareOrthanc:
     aet: str = "BARE"
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
+    index_url: str | None = None  # postgresql://...: Orthanc's index on PostgreSQL, as a box node has it
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -117,7 +118,7 @@ class BareOrthanc:
 
     def configuration(self) -> dict:
         # Mirrors BoxInstance.orthanc_configuration(), minus the Python plugin.
-        return {
+        config = {
             "Name": "bare-orthanc-bench",
             "StorageDirectory": str(self.data_dir / "orthanc" / "storage"),
             "IndexDirectory": str(self.data_dir / "orthanc" / "index"),
@@ -135,6 +136,11 @@ class BareOrthanc:
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False, "Ssl": True},
             "SaveJobs": False,
         }
+        if self.index_url:
+            config["Plugins"].append(str(PLUGINS_DIR / POSTGRESQL_INDEX_PLUGIN))
+            config["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False, "ConnectionUri": self.index_url,
+                                    "Lock": False, "IndexConnectionsCount": 4}
+        return config
 
     def start(self, timeout: float = 60.0) -> "BareOrthanc":
         conf = self.data_dir / "orthanc.d"

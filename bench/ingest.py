@@ -4,8 +4,8 @@ Each run starts a fresh server (fresh storage and index) and sends the whole stu
 one association. Order: bare, box, bare, box... (--rounds pairs). The same files are read from the page cache
 every time (read once before the first run). Measured per run: storescu wall time and images/s; CPU seconds
 used by the Orthanc process (utime+stime from /proc) during the transfer; for the box, the time after the
-last C-STORE-RSP until the plugin has caught up with Orthanc's change log (it learns the SOP class of every
-new instance: deferred work the modality does not wait for, but the machine does it).
+last C-STORE-RSP until the plugin has caught up with Orthanc's change log (it reads the log's NewInstance
+changes to know when the study can become stable: deferred work the modality does not wait for).
 
 Target: the box adds under 5% to the ingest time of a bare Orthanc.
 Default study: 1,300 CT images 512x512 JPEG-LS lossless (~200 MB, the national performance study's shape);
