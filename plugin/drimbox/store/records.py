@@ -53,7 +53,8 @@ class MessageRecord(_Record):
 
 @dataclass(frozen=True)
 class InstanceFact:
-    """What the pipeline needs of one stored instance, keyed by its Orthanc id (Orthanc 1.10 indexes no SOP class)."""
+    """What the pipeline learnt of a stored key object (KOS) from its bytes, kept by Orthanc id so that it is read
+    once: its kind, what a rejection note rejects, its own UIDs."""
 
     sop_class_uid: str
     kind: str = ""  # for key objects: manifest, key_images, rejection, other
