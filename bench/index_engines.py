@@ -15,12 +15,12 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import _common as c
 import requests
+from scale_out import wado_rate
 
 TICKS = os.sysconf("SC_CLK_TCK")
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -31,31 +31,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def plain_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def request_rate(urls: list[str], seconds: float, clients: int) -> float:
-    stop = time.perf_counter() + seconds
-    counts = [0] * clients
-    failures: list[str] = []
-
-    def worker(offset: int) -> None:
-        session = requests.Session()
-        session.trust_env = False
-        index = offset
-        while time.perf_counter() < stop:
-            response = session.get(urls[index % len(urls)], headers={"Accept": ACCEPT}, timeout=60)
-            if response.status_code != 200:
-                failures.append(f"{response.status_code} {response.text[:200]}")
-            counts[offset] += 1
-            index += clients
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
-    return sum(counts) / (time.perf_counter() - started)
+    return wado_rate(plain_session, [(url, {"Accept": ACCEPT}) for url in urls], seconds, clients)["rate"]
 
 
 def run_engine(label: str, index_url: str | None, studies: list, folder: Path, args, cleanup: c.Cleanup) -> dict:
