@@ -70,8 +70,9 @@ class PacsReader:
             stable = self.clock() - orthanc_time(study.get("LastUpdate", "")) >= self.quiet_seconds
         return PacsStudy(orthanc_id, study["MainDicomTags"].get("StudyInstanceUID", ""), stable)
 
-    def series_instances(self, instance_ids: list[str]) -> Iterator[tuple[str, dict, str]]:
-        """(Orthanc id, main DICOM tags, SOP Class UID) of each instance still stored, ``batch_size`` per call.
+    def series_instances(self, instance_ids: list[str]) -> Iterator[tuple[str, tuple[str, str], str]]:
+        """(Orthanc id, (SOPInstanceUID, InstanceNumber), SOP Class UID) of each instance still stored,
+        ``batch_size`` per call.
 
         An instance deleted since the series was listed is left out (bulk-content skips unknown ids); one
         without the SopClassUid metadata (Orthanc records it whenever the data set has the tag) too, with a
@@ -84,7 +85,8 @@ class PacsReader:
                 if not sop_class:
                     log.warning("instance %s has no SOP Class UID: left out of the manifest", item.get("ID"))
                     continue
-                yield item["ID"], item.get("MainDicomTags") or {}, sop_class
+                tags = item.get("MainDicomTags") or {}
+                yield item["ID"], (tags.get("SOPInstanceUID", ""), tags.get("InstanceNumber", "")), sop_class
 
     def key_object_facts(self, orthanc_ids: list[str]) -> dict[str, InstanceFact]:
         """Kind and rejected instances of key objects: from the store, else read once from their bytes."""
@@ -102,8 +104,9 @@ class PacsReader:
             try:
                 learnt[orthanc_id] = read_key_object(KOS_SOP_CLASS, data)
             except ValueError as error:
+                # not kept: read again at the next build, so the warning stays in the log until it is fixed
                 log.warning("key object %s: %s; counted as an ordinary instance", orthanc_id, error)
-                learnt[orthanc_id] = InstanceFact(KOS_SOP_CLASS, "other")
+                facts[orthanc_id] = InstanceFact(KOS_SOP_CLASS, "other")
         self.store.save_instance_facts(learnt)
         facts.update(learnt)
         return facts
@@ -125,7 +128,7 @@ class PacsReader:
             listed = list(self.series_instances(list(s.get("Instances") or [])))
             key_objects = self.key_object_facts([oid for oid, _, sop_class in listed if sop_class == KOS_SOP_CLASS])
             refs = []
-            for orthanc_id, instance_tags, sop_class in listed:
+            for orthanc_id, (sop_instance_uid, instance_number), sop_class in listed:
                 kind = ""
                 if sop_class == KOS_SOP_CLASS:
                     fact = key_objects.get(orthanc_id)
@@ -133,9 +136,8 @@ class PacsReader:
                         continue
                     rejected.update(fact.rejects)
                     kind = fact.kind
-                refs.append(InstanceRef(sop_class_uid=sop_class,
-                                        sop_instance_uid=instance_tags.get("SOPInstanceUID", ""),
-                                        instance_number=_int(instance_tags.get("InstanceNumber")), kind=kind))
+                refs.append(InstanceRef(sop_class_uid=sop_class, sop_instance_uid=sop_instance_uid,
+                                        instance_number=_int(instance_number), kind=kind))
             refs.sort(key=lambda r: (r.instance_number is None, r.instance_number or 0, r.sop_instance_uid))
             series.append(SeriesContent(
                 series_uid=tags.get("SeriesInstanceUID", ""),

@@ -1,13 +1,15 @@
 """Following Orthanc's change log with a persisted cursor.
 
-The STABLE_STUDY callback is not durable (an event due while Orthanc stops is never delivered to plugins),
-but ``/changes`` records it. So the callback only wakes this follower, which reads the log from the stored
-cursor: the live path and the catch-up after a restart are the same code.
+Orthanc's STABLE_STUDY event is not durable (one due while Orthanc stops is never delivered to plugins), but
+``/changes`` records it, and the plugin registers no change callback at all (docs/orthanc-notes.md, point 4).
+So this follower reads the log from the stored cursor: the live path and the catch-up after a restart are the
+same code. The log's NewInstance dates tell it when the next stable study is due.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,6 +19,7 @@ from drimbox.store import Store
 
 log = logging.getLogger("drimbox.changes")
 CURSOR_FACT = "orthanc_changes_cursor"
+_ORTHANC_DATE = re.compile(r"\d{8}T\d{6}")
 CURSOR_LOCK = "changes-cursor"
 
 
@@ -33,6 +36,7 @@ class ChangeBatch:
 def read_changes(page: dict) -> ChangeBatch:
     changes = page.get("Changes", [])
     batch = ChangeBatch(last=int(page.get("Last", 0)), done=bool(page.get("Done", True)), empty=not changes)
+    newest = ""
     for change in changes:
         kind, level, orthanc_id = change.get("ChangeType"), change.get("ResourceType"), change.get("ID")
         if kind == "StableStudy":
@@ -40,9 +44,12 @@ def read_changes(page: dict) -> ChangeBatch:
         elif kind == "Deleted" and level == "Instance":
             batch.deleted_instances.append(orthanc_id)
         elif kind == "NewInstance":
-            stamp = orthanc_time(change.get("Date", ""))
-            if stamp:  # the change happened within that second
-                batch.last_arrival = max(batch.last_arrival or 0.0, stamp + 1.0)
+            date = str(change.get("Date", ""))
+            if _ORTHANC_DATE.fullmatch(date):  # YYYYMMDDTHHMMSS sorts as time does
+                newest = max(newest, date)
+    stamp = orthanc_time(newest) if newest else 0.0
+    if stamp:  # the change happened within that second
+        batch.last_arrival = stamp + 1.0
     return batch
 
 

@@ -36,3 +36,20 @@ def test_arrivals_read_from_the_log_only_move_forward():
     assert workers._last_arrival == seen
     workers.instances_arrived(time.time() + 60)  # a clock ahead of ours counts as now, never as the future
     assert workers._last_arrival is not None and workers._last_arrival <= time.monotonic()
+
+
+def test_a_page_of_the_log_reports_its_newest_instance_arrival():
+    import calendar
+
+    from drimbox.pipeline.changes import read_changes
+
+    page = {"Last": 4, "Done": True, "Changes": [
+        {"ChangeType": "NewInstance", "ResourceType": "Instance", "ID": "a", "Date": "20261206T120005"},
+        {"ChangeType": "NewInstance", "ResourceType": "Instance", "ID": "b", "Date": "20261206T120007"},
+        {"ChangeType": "StableStudy", "ResourceType": "Study", "ID": "s", "Date": "20261206T120010"},
+        {"ChangeType": "NewInstance", "ResourceType": "Instance", "ID": "c", "Date": "garbled"}]}
+    batch = read_changes(page)
+    # Orthanc's dates are UTC to the second: the instance arrived before the end of that second
+    assert batch.last_arrival == calendar.timegm((2026, 12, 6, 12, 0, 8))
+    assert batch.stable_studies == ["s"]
+    assert read_changes({"Last": 4, "Changes": [{"ChangeType": "StableStudy", "ID": "s"}]}).last_arrival is None
