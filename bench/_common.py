@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugin") not in sys.path:  # the project is installed editable; this is only a fallback
     sys.path.insert(0, str(REPO / "plugin"))
 
-from drimbox.launcher.box_instance import ORTHANC, PLUGINS_DIR, POSTGRESQL_INDEX_PLUGIN  # noqa: E402
+from drimbox.launcher.box_instance import (  # noqa: E402
+    ORTHANC, PLUGINS_DIR, POSTGRESQL_INDEX_PLUGIN, orthanc_postgresql_index)
 from drimbox.launcher.ports import free_port  # noqa: E402
 from drimbox.launcher.processes import ManagedProcess, wait_for_port  # noqa: E402
 
@@ -138,8 +139,7 @@ class BareOrthanc:
         }
         if self.index_url:
             config["Plugins"].append(str(PLUGINS_DIR / POSTGRESQL_INDEX_PLUGIN))
-            config["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False, "ConnectionUri": self.index_url,
-                                    "Lock": False, "IndexConnectionsCount": 4}
+            config["PostgreSQL"] = orthanc_postgresql_index(self.index_url)
         return config
 
     def start(self, timeout: float = 60.0) -> "BareOrthanc":

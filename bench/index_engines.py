@@ -20,15 +20,9 @@ from pathlib import Path
 
 import _common as c
 import requests
-from scale_out import wado_rate
+from scale_out import cpu_seconds, wado_rate
 
-TICKS = os.sysconf("SC_CLK_TCK")
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def plain_session() -> requests.Session:
@@ -107,8 +101,7 @@ def main() -> int:
             shutil.rmtree(pg_dir, ignore_errors=True)
 
     def median(label: str, key: str) -> float:
-        values = sorted(r[key] for r in results if r["label"] == label)
-        return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
+        return c.median([r[key] for r in results if r["label"] == label])
 
     rows = []
     for key, title in (("ingest", "C-STORE ingest s"), ("instance", "instance req/s"), ("series", "series req/s"),

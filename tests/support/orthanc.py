@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Iterator
 
 import requests
 
+from drimbox.launcher.box_instance import ORTHANC
 from drimbox.launcher.ports import free_port
 
-ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 
 
 @contextlib.contextmanager

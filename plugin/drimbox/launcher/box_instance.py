@@ -46,6 +46,12 @@ def _nginx_user() -> str:
     return "root root"
 
 
+def orthanc_postgresql_index(url: str) -> dict:
+    """Orthanc's ``PostgreSQL`` section for its index at ``url`` (the plugin is POSTGRESQL_INDEX_PLUGIN)."""
+    return {"EnableIndex": True, "EnableStorage": False, "ConnectionUri": url, "Lock": False,
+            "MaximumConnectionRetries": 10, "ConnectionRetryInterval": 1, "IndexConnectionsCount": 4}
+
+
 def deep_merge(base: dict, extra: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in extra.items():
@@ -257,10 +263,7 @@ class BoxInstance:
             # Lock false: several Orthanc share the index (orthanc-postgresql >= 4.0 with Orthanc >= 1.9.2); the
             # DICOM files stay in the shared StorageDirectory. One index connection would serialise every HTTP
             # thread's lookups.
-            config["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False,
-                                    "ConnectionUri": self.orthanc_index_url, "Lock": False,
-                                    "MaximumConnectionRetries": 10, "ConnectionRetryInterval": 1,
-                                    "IndexConnectionsCount": 4}
+            config["PostgreSQL"] = orthanc_postgresql_index(self.orthanc_index_url)
         return deep_merge(config, self.orthanc_options)
 
     def write_configuration(self) -> None:
